@@ -1,0 +1,112 @@
+"""linktrack: campaign links for YouTube creators, click logging and conversion attribution."""
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Config, dev_secret_key
+
+__all__ = ["create_app"]
+
+# The signed-in navigation: (endpoint, label).
+NAV_ITEMS = [("reports.dashboard", "Dashboard"), ("auth.settings", "Settings")]
+
+
+def create_app(config: type | Mapping | None = None) -> Flask:
+    """Build the app. `config` is a Config subclass or a mapping laid over the environment's settings
+    (a mapping may also name an INSTANCE_PATH, where the SQLite file and the dev secret live).
+
+    Nothing is connected here: databases and Redis are opened lazily on first use.
+    """
+    instance_path = config.get("INSTANCE_PATH") if isinstance(config, Mapping) else None
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_object(Config)
+    app.config.update(Config.from_environ())
+    if isinstance(config, Mapping):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    _finish_config(app)
+    _register_extensions(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_cli(app)
+    _register_template_helpers(app)
+    if app.config["TRUST_PROXY_HOPS"]:
+        hops = app.config["TRUST_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    """Fill the defaults that depend on the instance path or the run mode."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "linktrack.db")
+    if not app.config.get("SECRET_KEY"):
+        debug = os.environ.get("FLASK_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+        if not (debug or app.config["TESTING"]):
+            raise RuntimeError(
+                "SECRET_KEY is required in production: set the SECRET_KEY environment variable "
+                "(or FLASK_DEBUG=1 for a local development key kept in instance/)."
+            )
+        app.config["SECRET_KEY"] = dev_secret_key(app.instance_path)
+    redis_url = app.config.get("REDIS_URL")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite has no server to ping; pre-ping only costs a query per checkout there.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
+        }
+
+
+def _register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
+    from .auth.service import install_login
+    from .extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    install_login(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .auth.views import api as auth_api
+    from .auth.views import bp as auth_bp
+    from .reports.views import bp as reports_bp
+
+    for blueprint in (auth_bp, auth_api, reports_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from .cli import register_cli
+
+    register_cli(app)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from .formatting import register_filters
+
+    register_filters(app)
+    app.add_template_global(lambda: NAV_ITEMS, "nav_items")
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)

@@ -1,0 +1,129 @@
+"""Register, log in, log out, settings (password and API keys), and GET /api/me."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..api import api_blueprint
+from ..extensions import limiter
+from . import service
+from .forms import ApiKeyForm, ChangePasswordForm, LoginForm, RegisterForm
+
+bp = Blueprint("auth", __name__)
+api = api_blueprint("auth_api", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _register_limit() -> str:
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _safe_next(default: str) -> str:
+    """Only same-site paths are followed after login; anything else would be an open redirect."""
+    target = request.args.get("next", "")
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, methods=["POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("reports.dashboard"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = service.register_user(form.email.data, form.password.data)
+        except service.EmailTaken:
+            form.email.errors.append("An account with this email already exists. Log in instead?")
+        else:
+            login_user(user)
+            flash("Welcome to linktrack! Create your first campaign link to start tracking.", "success")
+            return redirect(url_for("reports.dashboard"))
+    return render_template("auth/register.html", form=form), 200 if not form.errors else 422
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(url_for("reports.dashboard")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = service.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append("That email and password do not match an account.")
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(url_for("reports.dashboard")))
+    return render_template("auth/login.html", form=form), 200 if not form.errors else 422
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()  # CSRFProtect has already checked the token
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/settings", methods=["GET"])
+@login_required
+def settings():
+    return _render_settings()
+
+
+def _render_settings(password_form=None, key_form=None, new_key=None, status=200):
+    return (
+        render_template(
+            "auth/settings.html",
+            password_form=password_form or ChangePasswordForm(formdata=None),
+            key_form=key_form or ApiKeyForm(formdata=None),
+            api_keys=service.list_api_keys(current_user),
+            new_key=new_key,
+        ),
+        status,
+    )
+
+
+@bp.route("/settings/password", methods=["POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if service.verify_password(current_user, form.current_password.data):
+            service.change_password(current_user, form.new_password.data)
+            flash("Your password has been changed.", "success")
+            return redirect(url_for("auth.settings"))
+        form.current_password.errors.append("That is not your current password.")
+    return _render_settings(password_form=form, status=422)
+
+
+@bp.route("/settings/api-keys", methods=["POST"])
+@login_required
+def create_api_key():
+    form = ApiKeyForm()
+    if form.validate_on_submit():
+        api_key, key = service.create_api_key(current_user, form.name.data)
+        flash(f"API key “{api_key.name}” created. Copy it now: it will not be shown again.", "success")
+        return _render_settings(new_key=key)
+    return _render_settings(key_form=form, status=422)
+
+
+@bp.route("/settings/api-keys/<int:key_id>/revoke", methods=["POST"])
+@login_required
+def revoke_api_key(key_id: int):
+    if service.revoke_api_key(current_user, key_id):
+        flash("The API key has been revoked. Calls using it are refused from now on.", "info")
+    else:
+        flash("No such API key.", "error")
+    return redirect(url_for("auth.settings"))
+
+
+@api.get("/me")
+@login_required
+def me():
+    """Who the caller is: handy to check that an API key works."""
+    return {"id": current_user.id, "email": current_user.email, "created_at": current_user.created_at.isoformat()}

@@ -1,0 +1,66 @@
+"""Command line: `flask users create|api-key` and `flask demo`."""
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .auth import service as accounts
+from .auth.forms import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from .models import User
+
+users = AppGroup("users", help="Manage creator accounts.")
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="The account's password.")
+def create_user(email: str, password: str) -> None:
+    """Create a creator account."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        raise click.BadParameter(
+            f"use between {PASSWORD_MIN_LENGTH} and {PASSWORD_MAX_LENGTH} characters", param_hint="--password"
+        )
+    try:
+        user = accounts.register_user(email, password)
+    except accounts.EmailTaken:
+        raise click.ClickException(f"an account with the email {email} already exists") from None
+    click.echo(f"Created creator {user.email} (id {user.id}).")
+
+
+@users.command("api-key")
+@click.argument("email")
+@click.option("--name", default="CLI", show_default=True, help="A name to recognise the key by.")
+def create_api_key(email: str, name: str) -> None:
+    """Create an API key for a creator; the key is the last line printed."""
+    user = User.by_email(email)
+    if user is None:
+        raise click.ClickException(f"no creator with the email {email}")
+    api_key, key = accounts.create_api_key(user, name)
+    click.echo(f"API key '{api_key.name}' for {user.email}. It is shown only this once:")
+    click.echo(key)
+
+
+@click.command("demo")
+def load_demo() -> None:
+    """Fill an empty database with a demo creator, links, clicks and conversions."""
+    from .demo import DEMO_EMAIL, DEMO_PASSWORD, database_is_empty, load_demo_data
+
+    if not database_is_empty():
+        click.echo("The database already has accounts: demo data not loaded.")
+        return
+    counts = load_demo_data()
+    click.echo(
+        f"Loaded {counts['links']} links, {counts['clicks']:,} clicks and {counts['conversions']:,} conversions."
+    )
+    click.echo(f"Log in as {DEMO_EMAIL} with the password {DEMO_PASSWORD}.")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(load_demo)

@@ -1,0 +1,81 @@
+"""Configuration from environment variables (DESIGN.md §3), read when the app is built."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the `postgres://` URLs that hosting platforms hand out and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def dev_secret_key(instance_path: str) -> str:
+    """A development secret generated once into instance/, so sessions survive restarts."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Production-ready defaults; every value can be set from the environment."""
+
+    TESTING = False
+    SECRET_KEY = None  # filled by create_app from the environment or the dev file
+    SQLALCHEMY_DATABASE_URI = None  # filled by create_app (needs the instance path)
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = None
+    LINKTRACK_BASE_URL = None
+    ATTRIBUTION_WINDOW_DAYS = 30
+    TRUST_PROXY_HOPS = 0
+    RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    REGISTER_RATE_LIMIT = "20 per hour"
+    PASSWORD_HASH_METHOD = "scrypt"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
+
+    @classmethod
+    def from_environ(cls, environ=os.environ) -> dict:
+        """The settings the environment overrides, as a mapping."""
+        values = {}
+        if environ.get("SECRET_KEY"):
+            values["SECRET_KEY"] = environ["SECRET_KEY"]
+        if environ.get("DATABASE_URL"):
+            values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
+        if environ.get("REDIS_URL"):
+            values["REDIS_URL"] = environ["REDIS_URL"]
+        if environ.get("LINKTRACK_BASE_URL"):
+            values["LINKTRACK_BASE_URL"] = environ["LINKTRACK_BASE_URL"].rstrip("/")
+        if environ.get("ATTRIBUTION_WINDOW_DAYS"):
+            values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
+        if environ.get("TRUST_PROXY_HOPS"):
+            values["TRUST_PROXY_HOPS"] = int(environ["TRUST_PROXY_HOPS"])
+        if "RATELIMIT_ENABLED" in environ:
+            values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
+        return values
+
+
+class TestConfig(Config):
+    """Fast, isolated settings for the test suite; tests pass the database URL in a mapping."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    RATELIMIT_ENABLED = False
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"

@@ -1,0 +1,50 @@
+"""Every Flask extension lives here, created unbound and registered by create_app()."""
+
+import sqlite3
+
+from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from redis import Redis
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(render_as_batch=True, compare_type=True)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite ignores ON DELETE CASCADE unless each connection asks for it."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def redis_connection() -> Redis | None:
+    """The app's Redis client, or None when REDIS_URL is unset (embedded mode).
+
+    One client per app, created on first use, so importing this module opens nothing.
+    """
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    client = current_app.extensions.get("linktrack_redis")
+    if client is None:
+        client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        current_app.extensions["linktrack_redis"] = client
+    return client

@@ -1,0 +1,179 @@
+"""The data model of DESIGN.md §4: columns, relations and small query helpers only."""
+
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+EVENT_TYPES = ("newsletter_signup", "course_enrollment", "purchase")
+DEFAULT_ATTRIBUTION_WINDOW_DAYS = 30
+
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL keeps the zone; SQLite drops it, so values are normalised on the way in
+    and marked UTC on the way out. Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    links: Mapped[list["CampaignLink"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @classmethod
+    def by_email(cls, email: str) -> "User | None":
+        return db.session.scalar(select(cls).where(cls.email == email.strip().lower()))
+
+
+class ApiKey(db.Model):
+    """A creator's API key. Only a SHA-256 hash is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="api_keys")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class CampaignLink(db.Model):
+    """A short link for one video, pointing at the creator's landing page."""
+
+    __tablename__ = "campaign_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    short_code: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    video_id: Mapped[str] = mapped_column(String(11), nullable=False, index=True)
+    video_url: Mapped[str] = mapped_column(Text, nullable=False)
+    destination_url: Mapped[str] = mapped_column(Text, nullable=False)
+    campaign: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    utm_source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    utm_medium: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    utm_campaign: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    utm_content: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    utm_term: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    attribution_window_days: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_ATTRIBUTION_WINDOW_DAYS, nullable=False
+    )
+    allowed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="links")
+
+    @classmethod
+    def owned(cls, user_id: int, link_id) -> "CampaignLink | None":
+        """The link if it belongs to user_id; None otherwise (callers answer 404, never 403)."""
+        return db.session.scalar(select(cls).where(cls.id == link_id, cls.user_id == user_id))
+
+
+class ClickEvent(db.Model):
+    """One viewer click on a short link. Raw IPs are never stored, only a keyed daily hash."""
+
+    __tablename__ = "click_events"
+    __table_args__ = (Index("ix_click_events_link_clicked_at", "campaign_link_id", "clicked_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), nullable=False
+    )
+    tracking_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, nullable=False, default=uuid.uuid4)
+    ip_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    referrer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    device_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    browser: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    os: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    is_unique: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class ConversionEvent(db.Model):
+    """A signup, enrollment or purchase attributed to one click."""
+
+    __tablename__ = "conversion_events"
+    __table_args__ = (
+        Index("ix_conversion_events_link_converted_at", "campaign_link_id", "converted_at"),
+        UniqueConstraint("tracking_id", "event_id", name="uq_conversion_events_tracking_event_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tracking_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), nullable=False
+    )
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    revenue_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", nullable=False)
+    event_data: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
+    event_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source: Mapped[str] = mapped_column(String(10), default="browser", nullable=False)
+    converted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,0 +1,22 @@
+// Small progressive enhancements for linktrack pages; every page works without them.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    var input = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!input) return;
+    var text = input.value || input.textContent;
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { input.select(); });
+    } else {
+      input.select();
+      try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
+    }
+  });
+})();

@@ -1,0 +1,172 @@
+"""Test fixtures: real SQLite or PostgreSQL (TEST_DATABASE_URL), real Redis (TEST_REDIS_URL).
+
+Each test gets a fresh app on a database migrated once per session and emptied after every
+test. pytest-flask's pushed request context is switched off on purpose: with it, every test
+request would share one app context, so `g` and Flask-Login's cached user would leak from one
+request to the next and hide bugs. Tests that read the database directly open their own
+`app.app_context()`.
+"""
+
+import os
+import re
+import uuid
+
+import pytest
+from redis import Redis
+from sqlalchemy import MetaData, create_engine, text
+
+from linktrack import create_app
+from linktrack.config import TestConfig, normalise_database_url
+from linktrack.extensions import db
+
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "linktrack-test.db")
+
+
+def _drop_everything(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+    engine.dispose()
+
+
+def test_settings(database_url: str, **overrides) -> dict:
+    settings = {name: getattr(TestConfig, name) for name in dir(TestConfig) if name.isupper()}
+    settings.update(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=None)
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A database migrated from empty to head once for the whole run."""
+    from flask_migrate import upgrade
+
+    url = _database_url(tmp_path_factory)
+    _drop_everything(url)
+    app = create_app(test_settings(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def _push_request_context():
+    """Overrides pytest-flask's autouse fixture: see the module docstring."""
+    yield
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path):
+    """Build extra apps with settings of their own (rate limits on, Redis, production mode)."""
+    built = []
+
+    def build(**overrides):
+        overrides.setdefault("INSTANCE_PATH", str(tmp_path / "instance"))
+        application = create_app(test_settings(database_url, **overrides))
+        built.append(application)
+        return application
+
+    yield build
+    for application in built:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, database_url):
+    application = make_app()
+    yield application
+    _empty_tables(application)
+
+
+def _empty_tables(application) -> None:
+    with application.app_context():
+        db.session.remove()
+        tables = [table.name for table in db.metadata.sorted_tables]
+        with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in reversed(tables):
+                    connection.execute(text(f"DELETE FROM {name}"))
+
+
+# ---- helpers that act like a creator would --------------------------------------------------
+
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1) or match.group(2)
+
+
+def form_post(client, page: str, data: dict, action: str | None = None, **kwargs):
+    """Open `page` like a browser, take its CSRF token, and submit `data` to `action` (or the page)."""
+    token = csrf_token_from(client.get(page).get_data(as_text=True))
+    return client.post(action or page, data={"csrf_token": token, **data}, **kwargs)
+
+
+@pytest.fixture
+def register(client):
+    def do(email: str | None = None, password: str = "correct horse battery"):
+        email = email or f"creator-{uuid.uuid4().hex[:8]}@example.com"
+        response = form_post(client, "/register", {"email": email, "password": password, "confirm": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return email
+
+    return do
+
+
+@pytest.fixture
+def creator(app):
+    """A second way in: a creator made directly through the service, returned as (id, email, password)."""
+
+    def make(email: str | None = None, password: str = "correct horse battery"):
+        from linktrack.auth.service import register_user
+
+        email = email or f"creator-{uuid.uuid4().hex[:8]}@example.com"
+        with app.app_context():
+            user = register_user(email, password)
+            return user.id, user.email, password
+
+    return make
+
+
+@pytest.fixture
+def api_key_for(app):
+    def make(user_id: int, name: str = "test") -> str:
+        from linktrack.auth.service import create_api_key
+        from linktrack.models import User
+
+        with app.app_context():
+            _, key = create_api_key(db.session.get(User, user_id), name)
+            return key
+
+    return make

@@ -1,0 +1,5 @@
+"""Entry point for gunicorn (`gunicorn wsgi:app`) and the flask CLI (`flask --app wsgi ...`)."""
+
+from linktrack import create_app
+
+app = create_app()
