@@ -13,6 +13,11 @@ def money(value) -> str:
     return str(Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def amount(value) -> str:
+    """Money for people: thousands grouped, two decimals ("9,166.72")."""
+    return f"{Decimal(money(value)):,.2f}"
+
+
 def number(value) -> str:
     return f"{int(value or 0):,}"
 
@@ -29,6 +34,7 @@ def short_datetime(value: datetime | None) -> str:
 
 def register_filters(app: Flask) -> None:
     app.add_template_filter(money, "money")
+    app.add_template_filter(amount, "amount")
     app.add_template_filter(number, "number")
     app.add_template_filter(short_datetime, "datetime")
     app.add_template_global(percent, "percent")
