@@ -17,7 +17,8 @@ NAV_ITEMS = [("reports.dashboard", "Dashboard"), ("auth.settings", "Settings")]
 
 def create_app(config: type | Mapping | None = None) -> Flask:
     """Build the app. `config` is a Config subclass or a mapping laid over the environment's settings
-    (a mapping may also name an INSTANCE_PATH, where the SQLite file and the dev secret live).
+    (a class only with what it sets itself; a mapping may also name an INSTANCE_PATH, where the
+    SQLite file and the dev secret live).
 
     Nothing is connected here: databases and Redis are opened lazily on first use.
     """
@@ -34,7 +35,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     if isinstance(config, Mapping):
         app.config.update(config)
     elif config is not None:
-        app.config.from_object(config)
+        app.config.update(_declared_settings(config))
 
     _finish_config(app)
     _register_extensions(app)
@@ -46,6 +47,21 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     return app
+
+
+def _declared_settings(config: type) -> dict:
+    """The settings a config class sets itself, subclasses winning over their bases.
+
+    What it merely inherits from Config (the None placeholders for DATABASE_URL, REDIS_URL,
+    SECRET_KEY...) is left to the environment: `create_app(ProductionConfig)` must not trade
+    DATABASE_URL for the SQLite default.
+    """
+    settings = {}
+    for klass in reversed(config.__mro__):
+        if klass in Config.__mro__:
+            continue
+        settings.update({name: value for name, value in vars(klass).items() if name.isupper()})
+    return settings
 
 
 def _finish_config(app: Flask) -> None:
@@ -74,20 +90,23 @@ def _register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
     from .auth.service import install_login
     from .extensions import csrf, db, limiter, migrate
+    from .sessions import SessionInterface
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     install_login(app)
+    app.session_interface = SessionInterface()
 
 
 def _register_blueprints(app: Flask) -> None:
     from .auth.views import api as auth_api
     from .auth.views import bp as auth_bp
     from .reports.views import bp as reports_bp
+    from .tracking.views import bp as tracking_bp
 
-    for blueprint in (auth_bp, auth_api, reports_bp):
+    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp):
         app.register_blueprint(blueprint)
 
 

@@ -44,6 +44,9 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "10 per minute"
     REGISTER_RATE_LIMIT = "20 per hour"
+    CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
+    CONVERSION_RATE_LIMIT_PER_TRACKING_ID = "30 per minute"
+    MAX_CONTENT_LENGTH = 1024 * 1024  # no request body needs more; conversions allow far less
     PASSWORD_HASH_METHOD = "scrypt"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

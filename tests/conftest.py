@@ -170,3 +170,45 @@ def api_key_for(app):
             return key
 
     return make
+
+
+@pytest.fixture
+def make_link(app):
+    """A campaign link stored directly (bypassing the links service); returns its id as a string."""
+
+    def make(user_id: int, **fields) -> str:
+        from linktrack.links.service import generate_short_code
+        from linktrack.models import CampaignLink
+
+        values = {
+            "short_code": generate_short_code(),
+            "video_id": "dQw4w9WgXcQ",
+            "video_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            "destination_url": "https://landing.example.com/offer",
+            "campaign": "launch",
+            "allowed_origins": ["https://landing.example.com"],
+        }
+        values.update(fields)
+        with app.app_context():
+            link = CampaignLink(user_id=user_id, **values)
+            db.session.add(link)
+            db.session.commit()
+            return str(link.id)
+
+    return make
+
+
+@pytest.fixture
+def make_click(app):
+    """A click on a link stored directly; returns its tracking id as a string."""
+
+    def make(link_id: str, **fields) -> str:
+        from linktrack.models import ClickEvent
+
+        with app.app_context():
+            click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
+            db.session.add(click)
+            db.session.commit()
+            return str(click.tracking_id)
+
+    return make

@@ -1,0 +1,122 @@
+// CampaignTracker: reports conversions from a landing page to linktrack. No dependencies.
+// Every call returns a Promise that resolves (never rejects) with {ok: true, conversion}
+// or {ok: false, reason, error}; nothing here throws into the page.
+(function (w) {
+  "use strict";
+  if (w.CampaignTracker) return;
+  var BASE = __BASE_URL__, WINDOW_DAYS = __WINDOW_DAYS__;
+  var KEYS = ["ct_tracking_id", "ct_campaign_link_id"], STORE = "ct_attribution";
+  var DAY = 864e5, RETRIES = 3;
+
+  function warn(message) {
+    try { w.console && console.warn("[CampaignTracker] " + message); } catch (e) {}
+  }
+  function storage(kind) {
+    try { var s = w[kind]; s.setItem("ct_probe", "1"); s.removeItem("ct_probe"); return s; } catch (e) { return null; }
+  }
+  function read(kind) {
+    var s = storage(kind);
+    try {
+      var a = s && JSON.parse(s.getItem(STORE));
+      if (a && a.tracking_id && a.campaign_link_id && (!a.expires || a.expires > Date.now())) return a;
+      if (a && s) s.removeItem(STORE);
+    } catch (e) {}
+    return null;
+  }
+  function write(a) {
+    ["sessionStorage", "localStorage"].forEach(function (kind) {
+      var s = storage(kind);
+      try { s && s.setItem(STORE, JSON.stringify(a)); } catch (e) {}
+    });
+  }
+  function forget() {
+    ["sessionStorage", "localStorage"].forEach(function (kind) {
+      var s = storage(kind);
+      try { s && s.removeItem(STORE); } catch (e) {}
+    });
+  }
+  function fromUrl() {
+    try {
+      var p = new URLSearchParams(w.location.search), t = p.get(KEYS[0]), l = p.get(KEYS[1]);
+      if (t && l) return { tracking_id: t, campaign_link_id: l, expires: Date.now() + (WINDOW_DAYS + 1) * DAY };
+    } catch (e) {}
+    return null;
+  }
+  // Last click wins: parameters in the URL replace whatever was stored.
+  var current = fromUrl();
+  if (current) write(current);
+
+  function getAttribution() {
+    var a = current || read("sessionStorage") || read("localStorage");
+    return a ? { tracking_id: a.tracking_id, campaign_link_id: a.campaign_link_id } : null;
+  }
+  function eventId() {
+    try { if (w.crypto && crypto.randomUUID) return crypto.randomUUID(); } catch (e) {}
+    return "ct-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+  function send(body, attempt) {
+    return fetch(BASE + "/api/conversions", {
+      method: "POST", mode: "cors", credentials: "omit", keepalive: true,
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (r.ok) {
+          if (data.window_expires_at) {
+            var a = getAttribution();
+            if (a) { a.expires = Date.parse(data.window_expires_at); write(a); }
+          }
+          return { ok: true, conversion: data };
+        }
+        var err = data.error || { code: "http_" + r.status, message: "HTTP " + r.status };
+        if (r.status >= 500 && attempt < RETRIES) return retry(body, attempt);
+        if (err.code === "attribution_window_expired" || err.code === "unknown_tracking_id") forget();
+        warn(err.message || err.code);
+        return { ok: false, reason: err.code, error: err };
+      });
+    }, function (e) {
+      if (attempt < RETRIES) return retry(body, attempt);
+      warn("network error: " + (e && e.message));
+      return { ok: false, reason: "network_error", error: { code: "network_error", message: String(e && e.message) } };
+    });
+  }
+  function retry(body, attempt) {
+    return new Promise(function (done) { setTimeout(done, 300 * Math.pow(3, attempt)); }).then(function () {
+      return send(body, attempt + 1);
+    });
+  }
+  function track(eventType, options) {
+    try {
+      options = options || {};
+      var a = getAttribution();
+      if (!a) {
+        warn("no attribution: this visitor did not arrive through a linktrack link, so '" + eventType + "' is not recorded.");
+        return Promise.resolve({ ok: false, reason: "no_attribution" });
+      }
+      var body = { tracking_id: a.tracking_id, campaign_link_id: a.campaign_link_id, event_type: eventType,
+        event_id: options.eventId || eventId() };
+      if (options.revenue != null) body.revenue_amount = options.revenue;
+      if (options.currency) body.currency = options.currency;
+      if (options.eventData) body.event_data = options.eventData;
+      if (typeof fetch !== "function") return Promise.resolve({ ok: false, reason: "unsupported_browser" });
+      return send(body, 0);
+    } catch (e) {
+      warn("could not track '" + eventType + "': " + (e && e.message));
+      return Promise.resolve({ ok: false, reason: "error", error: { code: "error", message: String(e && e.message) } });
+    }
+  }
+  function withRevenue(revenue, options) {
+    var o = {}, k;
+    options = options || {};
+    for (k in options) if (Object.prototype.hasOwnProperty.call(options, k)) o[k] = options[k];
+    if (revenue != null) o.revenue = revenue;
+    return o;
+  }
+
+  w.CampaignTracker = {
+    track: track,
+    trackNewsletterSignup: function (options) { return track("newsletter_signup", options); },
+    trackCourseEnrollment: function (options) { return track("course_enrollment", options); },
+    trackPurchase: function (revenue, options) { return track("purchase", withRevenue(revenue, options)); },
+    getAttribution: getAttribution
+  };
+})(window);

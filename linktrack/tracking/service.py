@@ -1,0 +1,304 @@
+"""Conversions: validation, the attribution window, idempotent recording (DESIGN.md §6).
+
+The rules are the seed's ConversionService, exactly: the click must exist and belong to
+the link; `days_since_click = floor((now - clicked_at) / 1 day)` must be <= the link's
+window; purchases need revenue > 0, enrollments may carry revenue > 0, signups with revenue
+are accepted with a warning; revenue has at most two decimals and above 10,000 is warned.
+"""
+
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ApiError
+from ..extensions import db
+from ..formatting import money
+from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
+
+SECONDS_PER_DAY = 86_400
+REVENUE_WARNING_THRESHOLD = Decimal("10000")
+REVENUE_MAX = Decimal("99999999.99")  # Numeric(10, 2)
+EVENT_DATA_MAX_BYTES = 4_096
+EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+DEFAULT_CURRENCY = "USD"
+SOURCES = ("browser", "server")
+
+
+@dataclass
+class ConversionRequest:
+    """A validated conversion body, before it meets the database."""
+
+    tracking_id: uuid.UUID
+    campaign_link_id: uuid.UUID
+    event_type: str
+    revenue_amount: Decimal | None
+    currency: str
+    event_data: dict | None
+    event_id: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RecordedConversion:
+    conversion: ConversionEvent
+    click: ClickEvent
+    link: CampaignLink
+    days_since_click: int
+    warnings: list[str]
+    created: bool  # False for an idempotent replay
+
+
+def days_since_click(clicked_at: datetime, now: datetime) -> int:
+    """Whole days since the click, floored: 30 days 23 hours is 30."""
+    return math.floor((now - clicked_at).total_seconds() / SECONDS_PER_DAY)
+
+
+def within_window(clicked_at: datetime, window_days: int, now: datetime) -> bool:
+    return days_since_click(clicked_at, now) <= window_days
+
+
+def window_expires_at(clicked_at: datetime, window_days: int) -> datetime:
+    """The first instant a conversion is refused: the start of day window_days + 1."""
+    return clicked_at + timedelta(days=window_days + 1)
+
+
+def _uuid(body: dict, name: str) -> uuid.UUID:
+    value = body.get(name)
+    if value is None or value == "":
+        raise ApiError(400, f"missing_{name}", f"'{name}' is required.", name)
+    if not isinstance(value, str):
+        raise ApiError(400, f"invalid_{name}", f"'{name}' must be a UUID string.", name)
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(400, f"invalid_{name}", f"'{name}' must be a UUID.", name) from None
+
+
+def parse_revenue(value) -> Decimal | None:
+    """A number or numeric string with at most two decimals; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a number.", "revenue_amount")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a number.", "revenue_amount") from None
+    if not amount.is_finite():
+        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a finite number.", "revenue_amount")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ApiError(
+            400, "invalid_revenue_precision", "'revenue_amount' has at most 2 decimal places.", "revenue_amount"
+        )
+    if abs(amount) > REVENUE_MAX:
+        raise ApiError(422, "revenue_too_large", f"'revenue_amount' must be at most {REVENUE_MAX}.", "revenue_amount")
+    return amount
+
+
+def validate_conversion(body: dict) -> ConversionRequest:
+    """Check a conversion body field by field; the first failure raises ApiError with its field."""
+    tracking_id = _uuid(body, "tracking_id")
+    campaign_link_id = _uuid(body, "campaign_link_id")
+
+    event_type = body.get("event_type")
+    if event_type is None or event_type == "":
+        raise ApiError(400, "missing_event_type", "'event_type' is required.", "event_type")
+    if event_type not in EVENT_TYPES:
+        raise ApiError(
+            400, "invalid_event_type", f"'event_type' must be one of: {', '.join(EVENT_TYPES)}.", "event_type"
+        )
+
+    revenue = parse_revenue(body.get("revenue_amount"))
+    warnings: list[str] = []
+    if event_type == "purchase":
+        if revenue is None:
+            raise ApiError(422, "revenue_required", "Purchase events must include revenue_amount.", "revenue_amount")
+        if revenue <= 0:
+            raise ApiError(422, "revenue_not_positive", "Purchase revenue must be greater than 0.", "revenue_amount")
+    elif event_type == "course_enrollment":
+        if revenue is not None and revenue <= 0:
+            raise ApiError(
+                422, "revenue_not_positive", "Course enrollment revenue must be greater than 0.", "revenue_amount"
+            )
+    elif revenue is not None:
+        warnings.append("Newsletter signups typically do not have revenue; it was recorded as sent.")
+    if revenue is not None and revenue > REVENUE_WARNING_THRESHOLD:
+        warnings.append(f"Revenue above {REVENUE_WARNING_THRESHOLD:,} is unusual; please check the amount.")
+
+    currency = body.get("currency") or DEFAULT_CURRENCY
+    if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency.upper()):
+        raise ApiError(400, "invalid_currency", "'currency' must be a 3-letter ISO 4217 code like USD.", "currency")
+
+    event_data = body.get("event_data")
+    if event_data is not None:
+        if not isinstance(event_data, dict):
+            raise ApiError(400, "invalid_event_data", "'event_data' must be a JSON object.", "event_data")
+        if len(json.dumps(event_data, separators=(",", ":"))) > EVENT_DATA_MAX_BYTES:
+            raise ApiError(
+                413, "event_data_too_large", f"'event_data' must be under {EVENT_DATA_MAX_BYTES} bytes.", "event_data"
+            )
+
+    event_id = body.get("event_id")
+    if event_id is not None and (not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id)):
+        raise ApiError(400, "invalid_event_id", "'event_id' must be 1-100 letters, digits or . _ : -", "event_id")
+
+    return ConversionRequest(
+        tracking_id=tracking_id,
+        campaign_link_id=campaign_link_id,
+        event_type=event_type,
+        revenue_amount=revenue,
+        currency=currency.upper(),
+        event_data=event_data,
+        event_id=event_id,
+        warnings=warnings,
+    )
+
+
+def find_click(tracking_id: uuid.UUID) -> tuple[ClickEvent, CampaignLink] | None:
+    row = db.session.execute(
+        select(ClickEvent, CampaignLink)
+        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
+        .where(ClickEvent.tracking_id == tracking_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _stored(tracking_id: uuid.UUID, event_id: str) -> ConversionEvent | None:
+    return db.session.scalar(
+        select(ConversionEvent).where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_id == event_id)
+    )
+
+
+def record_conversion(
+    body: dict,
+    *,
+    source: str = "browser",
+    origin: str | None = None,
+    owner_id: int | None = None,
+    now: datetime | None = None,
+) -> RecordedConversion:
+    """Validate and store one conversion; a replay of a known event_id returns the stored one.
+
+    `origin` (browser calls) must be one of the link's allowed origins. `owner_id` (server
+    calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
+    """
+    request = validate_conversion(body)
+    found = find_click(request.tracking_id)
+    if found is None:
+        raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
+    click, link = found
+    if link.id != request.campaign_link_id:
+        raise ApiError(
+            422, "tracking_id_link_mismatch", "This tracking id belongs to another campaign link.", "campaign_link_id"
+        )
+    if owner_id is not None and link.user_id != owner_id:
+        # A creator's key cannot report conversions for someone else's link; say "unknown", not "forbidden".
+        raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
+    if origin is not None and origin not in (link.allowed_origins or []):
+        raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
+
+    now = now or utcnow()
+    if request.event_id and (existing := _stored(request.tracking_id, request.event_id)):
+        return RecordedConversion(existing, click, link, days_since_click(click.clicked_at, now), [], created=False)
+
+    days = days_since_click(click.clicked_at, now)
+    if days > link.attribution_window_days:
+        raise ApiError(
+            422,
+            "attribution_window_expired",
+            f"The click was {days} days ago; this link attributes conversions for {link.attribution_window_days} days.",
+            "tracking_id",
+        )
+
+    conversion = ConversionEvent(
+        tracking_id=request.tracking_id,
+        campaign_link_id=link.id,
+        event_type=request.event_type,
+        revenue_amount=request.revenue_amount,
+        currency=request.currency,
+        event_data=request.event_data,
+        event_id=request.event_id,
+        source=source,
+        converted_at=now,
+    )
+    db.session.add(conversion)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Two copies of the same event raced; the other one won and is the stored one.
+        db.session.rollback()
+        existing = _stored(request.tracking_id, request.event_id) if request.event_id else None
+        if existing is None:
+            raise
+        return RecordedConversion(existing, click, link, days, [], created=False)
+    return RecordedConversion(conversion, click, link, days, request.warnings, created=True)
+
+
+def conversion_json(recorded: RecordedConversion) -> dict:
+    c = recorded.conversion
+    return {
+        "id": str(c.id),
+        "tracking_id": str(c.tracking_id),
+        "campaign_link_id": str(c.campaign_link_id),
+        "event_type": c.event_type,
+        "revenue_amount": money(c.revenue_amount) if c.revenue_amount is not None else None,
+        "currency": c.currency,
+        "event_data": c.event_data,
+        "event_id": c.event_id,
+        "source": c.source,
+        "converted_at": c.converted_at.isoformat(),
+        "days_since_click": recorded.days_since_click,
+        "window_expires_at": window_expires_at(
+            recorded.click.clicked_at, recorded.link.attribution_window_days
+        ).isoformat(),
+        "warnings": recorded.warnings,
+    }
+
+
+def attribution(tracking_id: uuid.UUID, owner_id: int, now: datetime | None = None) -> dict | None:
+    """Everything known about one click's attribution, or None if it is not owner_id's."""
+    found = find_click(tracking_id)
+    if found is None or found[1].user_id != owner_id:
+        return None
+    click, link = found
+    now = now or utcnow()
+    conversions = list(
+        db.session.scalars(
+            select(ConversionEvent)
+            .where(ConversionEvent.tracking_id == tracking_id)
+            .order_by(ConversionEvent.converted_at)
+        )
+    )
+    days = days_since_click(click.clicked_at, now)
+    total = sum((c.revenue_amount or Decimal("0") for c in conversions), Decimal("0"))
+    return {
+        "tracking_id": str(click.tracking_id),
+        "campaign_link_id": str(link.id),
+        "clicked_at": click.clicked_at.isoformat(),
+        "days_since_click": days,
+        "window_days": link.attribution_window_days,
+        "within_window": days <= link.attribution_window_days,
+        "window_expires_at": window_expires_at(click.clicked_at, link.attribution_window_days).isoformat(),
+        "conversions": [
+            {
+                "id": str(c.id),
+                "event_type": c.event_type,
+                "revenue_amount": money(c.revenue_amount) if c.revenue_amount is not None else None,
+                "currency": c.currency,
+                "event_id": c.event_id,
+                "source": c.source,
+                "converted_at": c.converted_at.isoformat(),
+                "days_since_click": days_since_click(click.clicked_at, c.converted_at),
+            }
+            for c in conversions
+        ],
+        "total_revenue": money(total),
+    }

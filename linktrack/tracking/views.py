@@ -1,0 +1,109 @@
+"""The CampaignTracker script and the conversions API (DESIGN.md §5)."""
+
+import uuid
+
+from flask import abort, current_app, g, request
+from flask_login import current_user, login_required
+
+from ..api import api_blueprint, json_body
+from ..errors import ApiError
+from ..extensions import limiter
+from ..sessions import sessionless
+from . import service
+from .script import tracker_script
+
+bp = api_blueprint("tracking", __name__, url_prefix="/api/conversions")
+
+CONVERSION_MAX_BYTES = 16 * 1024
+SCRIPT_MAX_AGE = 3600
+
+
+def _base_url() -> str:
+    return current_app.config.get("LINKTRACK_BASE_URL") or request.host_url.rstrip("/")
+
+
+def _tracking_id_key() -> str:
+    """Rate-limit key: the tracking id in the body, so one visitor cannot flood a link."""
+    if (request.content_length or 0) <= CONVERSION_MAX_BYTES:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and isinstance(body.get("tracking_id"), str):
+            return "tracking:" + body["tracking_id"][:64]
+    return "tracking:none"
+
+
+def _ip_limit() -> str:
+    return current_app.config["CONVERSION_RATE_LIMIT_PER_IP"]
+
+
+def _tracking_limit() -> str:
+    return current_app.config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"]
+
+
+@bp.after_request
+def _cors(response):
+    """Landing pages on other origins read our answers; no cookies are ever allowed cross-site."""
+    origin = request.headers.get("Origin")
+    if origin and request.endpoint != "tracking.script":
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    return response
+
+
+@bp.get("/script")
+@sessionless
+def script():
+    body, etag = tracker_script(_base_url(), current_app.config["ATTRIBUTION_WINDOW_DAYS"])
+    response = current_app.response_class(body, mimetype="application/javascript")
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = SCRIPT_MAX_AGE
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response.make_conditional(request)
+
+
+@bp.route("", methods=["OPTIONS"])
+@sessionless
+def preflight():
+    response = current_app.response_class(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+@bp.post("")
+@sessionless
+@limiter.limit(_ip_limit)
+@limiter.limit(_tracking_limit, key_func=_tracking_id_key)
+def record():
+    """Browser conversions (CampaignTracker) and server conversions (Bearer API key)."""
+    if (request.content_length or 0) > CONVERSION_MAX_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body must be under {CONVERSION_MAX_BYTES} bytes.")
+    request.max_content_length = CONVERSION_MAX_BYTES
+    body = json_body()
+    server_call = current_user.is_authenticated and g.get("api_key") is not None
+    if request.headers.get("Authorization") and not server_call:
+        # A server that sends a wrong key must hear so, not be recorded as an anonymous browser.
+        code, message = g.get("api_auth_error") or ("invalid_api_key", "This API key is unknown or has been revoked.")
+        raise ApiError(401, code, message)
+    recorded = service.record_conversion(
+        body,
+        source="server" if server_call else "browser",
+        origin=None if server_call else request.headers.get("Origin"),
+        owner_id=current_user.id if server_call else None,
+    )
+    return service.conversion_json(recorded), 201 if recorded.created else 200
+
+
+@bp.get("/attribution/<tracking_id>")
+@login_required
+def attribution(tracking_id: str):
+    try:
+        parsed = uuid.UUID(tracking_id)
+    except ValueError:
+        abort(404)
+    data = service.attribution(parsed, current_user.id)
+    if data is None:
+        abort(404)
+    return data
