@@ -30,8 +30,15 @@ run: $(VENV)/.runtime-installed
 	@echo "linktrack on http://$(HOST):$(PORT)  (log in as demo@example.com / demo-password)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# The CampaignTracker is tested in Debian's Chromium (Playwright cannot download a browser here).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) to run the browser tests" >&2; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 ## test: install what the tests need and run the whole suite (TEST_DATABASE_URL picks PostgreSQL)
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(CHROMIUM)
 	$(BIN)/ruff check linktrack tests bench
 	$(BIN)/pytest
 
