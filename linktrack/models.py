@@ -138,7 +138,11 @@ class ClickEvent(db.Model):
     """One viewer click on a short link. Raw IPs are never stored, only a keyed daily hash."""
 
     __tablename__ = "click_events"
-    __table_args__ = (Index("ix_click_events_link_clicked_at", "campaign_link_id", "clicked_at"),)
+    __table_args__ = (
+        Index("ix_click_events_link_clicked_at", "campaign_link_id", "clicked_at"),
+        # The redirect's unique-visitor check: this visitor's clicks on this link in the last hour.
+        Index("ix_click_events_link_visitor", "campaign_link_id", "ip_hash", "clicked_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     campaign_link_id: Mapped[uuid.UUID] = mapped_column(
