@@ -109,6 +109,11 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp):
         app.register_blueprint(blueprint)
 
+    # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.
+    from .redirect import bp as redirect_bp
+
+    app.register_blueprint(redirect_bp)
+
 
 def _register_error_handlers(app: Flask) -> None:
     from .errors import register_error_handlers
