@@ -2,7 +2,7 @@
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .auth import service as accounts
 from .auth.forms import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
@@ -47,6 +47,7 @@ def create_api_key(email: str, name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext  # a plain click command gets no app context from app.cli (only the `flask` group pushes one)
 def load_demo() -> None:
     """Fill an empty database with a demo creator, links, clicks and conversions."""
     from .demo import DEMO_EMAIL, DEMO_PASSWORD, database_is_empty, load_demo_data

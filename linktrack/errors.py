@@ -51,7 +51,7 @@ def _handle_http_exception(exc: HTTPException):
         message = exc.description if status != 500 else "Something went wrong on our side."
         response = make_response(ApiError(status, _STATUS_CODES.get(status, "error"), message).to_response())
     else:
-        template = f"errors/{status}.html" if status in (404, 410, 500) else "errors/generic.html"
+        template = f"errors/{status}.html" if status in (404, 410, 429, 500) else "errors/generic.html"
         response = make_response(render_template(template, error=exc, status=status), status)
     if status == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)

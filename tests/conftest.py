@@ -212,3 +212,15 @@ def make_click(app):
             return str(click.tracking_id)
 
     return make
+
+
+@pytest.fixture
+def client(app):
+    """Overrides pytest-flask's `client`, which is opened as `with app.test_client()`.
+
+    Such a client keeps each request's contexts pushed until its next request, so any other client
+    of the same app (a second creator, a Bearer-only caller) would run inside that request's app
+    context and see its `g`, including Flask-Login's cached user: a revoked key would still pass and
+    one creator would be served as another. Here every request gets a context of its own.
+    """
+    return app.test_client()

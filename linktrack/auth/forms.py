@@ -8,6 +8,11 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 
 
+def _strip(value: str | None) -> str | None:
+    """Pasted or autofilled addresses often carry spaces; they are not part of the address."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def _new_password_validators():
     return [
         InputRequired("Choose a password."),
@@ -27,6 +32,7 @@ class RegisterForm(FlaskForm):
             Length(max=254, message="That email address is too long."),
             Email("Enter a valid email address, like you@example.com."),
         ],
+        filters=[_strip],
         render_kw={"autocomplete": "email"},
     )
     password = PasswordField(
@@ -46,6 +52,7 @@ class LoginForm(FlaskForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Enter your email address."), Email("Enter a valid email address.")],
+        filters=[_strip],
         render_kw={"autocomplete": "email"},
     )
     password = PasswordField(

@@ -1,6 +1,6 @@
 """Register, log in, log out, settings (password and API keys), and GET /api/me."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..api import api_blueprint
@@ -21,11 +21,18 @@ def _register_limit() -> str:
 
 
 def _safe_next(default: str) -> str:
-    """Only same-site paths are followed after login; anything else would be an open redirect."""
+    """Only same-site paths are followed after login; anything else would be an open redirect.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so a tab, newline
+    or backslash after the first slash turns the target into `//evil.com`: such targets are not
+    followed either (a newline would also break the Location header).
+    """
     target = request.args.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(char.isspace() or not char.isprintable() for char in target):
+        return default
+    return target
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -67,6 +74,12 @@ def logout():
     logout_user()  # CSRFProtect has already checked the token
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/logout")
+def logout_by_get():
+    """A link or prefetch must not end a session: 405, said here because GET /<short_code> would say 404."""
+    abort(405, valid_methods=["POST"])
 
 
 @bp.route("/settings", methods=["GET"])
