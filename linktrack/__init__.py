@@ -12,7 +12,7 @@ from .config import Config, dev_secret_key
 __all__ = ["create_app"]
 
 # The signed-in navigation: (endpoint, label).
-NAV_ITEMS = [("reports.dashboard", "Dashboard"), ("auth.settings", "Settings")]
+NAV_ITEMS = [("reports.dashboard", "Dashboard"), ("links.index", "Links"), ("auth.settings", "Settings")]
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
@@ -103,10 +103,12 @@ def _register_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .auth.views import api as auth_api
     from .auth.views import bp as auth_bp
+    from .links.api import api as links_api
+    from .links.views import bp as links_bp
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
 
-    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp):
+    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api):
         app.register_blueprint(blueprint)
 
     # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.

@@ -1,0 +1,149 @@
+"""Link pages: list, new (with a server-side preview), detail with QR code, edit, archive and restore.
+
+Every page lives under /links/..., a reserved word, so no short code can shadow it.
+"""
+
+import io
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from ..models import CampaignLink
+from . import service
+from .forms import LinkForm
+
+bp = Blueprint("links", __name__, url_prefix="/links")
+
+QR_MIMETYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def _own_link_or_404(link_id: uuid.UUID) -> CampaignLink:
+    """Another creator's link is a 404, exactly like a link that does not exist."""
+    link = service.get_link(current_user.id, link_id)
+    if link is None:
+        abort(404)
+    return link
+
+
+@bp.get("")
+@login_required
+def index():
+    try:
+        query = service.parse_list_query(request.args)
+    except service.LinkInvalid:  # a hand-edited address: show the first page rather than an error
+        query = service.ListQuery(search=(request.args.get("q") or "").strip())
+    page = service.list_links(current_user.id, query)
+    has_links = page.total > 0 or service.user_has_links(current_user.id)
+    return render_template(
+        "links/index.html",
+        page=page,
+        has_links=has_links,
+        statuses=service.LIST_STATUSES,
+        sorts=service.LIST_SORTS,
+        link_status=service.link_status,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = LinkForm()
+    preview = None
+    if form.validate_on_submit():
+        values = form.link_values()
+        preview = service.preview_link(values)
+        if request.form.get("action") == "preview" or preview.problems:
+            form.add_problems(preview.problems)
+        else:
+            try:
+                link = service.create_link(current_user.id, values)
+            except service.LinkInvalid as exc:  # a concurrent claim of the same short code
+                form.add_problems(exc.problems)
+            else:
+                flash("Your link is ready: copy it into the video description.", "success")
+                return redirect(url_for(".detail", link_id=link.id))
+    return _render_form(form, preview, link=None)
+
+
+@bp.get("/<uuid:link_id>")
+@login_required
+def detail(link_id: uuid.UUID):
+    link = _own_link_or_404(link_id)
+    return render_template(
+        "links/detail.html",
+        link=link,
+        short_url=service.short_url(link.short_code),
+        final_destination_url=service.final_destination_url(link),
+        status=service.link_status(link),
+        clicks=service.count_clicks(link.id),
+        qr_svg=Markup(service.qr_svg_inline(link)),
+    )
+
+
+@bp.route("/<uuid:link_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(link_id: uuid.UUID):
+    link = _own_link_or_404(link_id)
+    form = LinkForm.for_link(link)
+    preview = service.preview_link({}, link)
+    if form.validate_on_submit():
+        values = form.link_values()
+        preview = service.preview_link(values, link)
+        if request.form.get("action") == "preview" or preview.problems:
+            form.add_problems(preview.problems)
+        else:
+            try:
+                service.update_link(link, values)
+            except service.LinkInvalid as exc:
+                form.add_problems(exc.problems)
+            else:
+                flash("Your changes are saved.", "success")
+                return redirect(url_for(".detail", link_id=link.id))
+    return _render_form(form, preview, link=link)
+
+
+def _render_form(form: LinkForm, preview: service.LinkPreview | None, link: CampaignLink | None):
+    if preview is not None:
+        form.show_preview(preview)
+    return (
+        render_template(
+            "links/form.html",
+            form=form,
+            preview=preview,
+            link=link,
+            short_url_prefix=service.short_url(""),
+        ),
+        422 if form.errors else 200,
+    )
+
+
+@bp.post("/<uuid:link_id>/archive")
+@login_required
+def archive(link_id: uuid.UUID):
+    link = service.archive_link(_own_link_or_404(link_id))
+    flash(f"/{link.short_code} is archived: it now answers “gone” (410). Its clicks and conversions are kept.", "info")
+    return redirect(url_for(".detail", link_id=link.id))
+
+
+@bp.post("/<uuid:link_id>/restore")
+@login_required
+def restore(link_id: uuid.UUID):
+    link = service.restore_link(_own_link_or_404(link_id))
+    flash(f"/{link.short_code} is restored and redirects again.", "success")
+    return redirect(url_for(".detail", link_id=link.id))
+
+
+@bp.get("/<uuid:link_id>/qr.<any(svg, png):kind>")
+@login_required
+def qr_code(link_id: uuid.UUID, kind: str):
+    """A QR code file to download and print, pointing at the short URL."""
+    link = _own_link_or_404(link_id)
+    return send_file(
+        io.BytesIO(service.qr_file(link, kind)),
+        mimetype=QR_MIMETYPES[kind],
+        as_attachment=True,
+        download_name=f"linktrack-{link.short_code}.{kind}",
+        max_age=0,
+    )

@@ -1,0 +1,63 @@
+// Live preview on the link form: asks the server (POST .../preview) what the final destination
+// will be, so the page and the API share one query builder. The Preview button does the same
+// without JavaScript.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-link-preview]");
+  if (!form || !window.fetch) return;
+  var output = document.querySelector("[data-preview-url]");
+  var empty = document.querySelector("[data-preview-empty]");
+  var code = document.querySelector("[data-preview-code]");
+  var token = form.querySelector("input[name=csrf_token]");
+  var defaults = ["utm_source", "utm_medium", "utm_campaign", "utm_content"];
+  var timer = null;
+
+  function values() {
+    var body = {};
+    ["video_url", "destination_url", "campaign", "short_code", "utm_source", "utm_medium",
+     "utm_campaign", "utm_content", "utm_term"].forEach(function (name) {
+      var input = form.elements[name];
+      if (input) body[name] = input.value.trim() || null;  // empty: the default
+    });
+    var days = form.elements.attribution_window_days;
+    if (days && /^\d+$/.test(days.value.trim())) body.attribution_window_days = parseInt(days.value, 10);
+    var origins = form.elements.allowed_origins;
+    if (origins) body.allowed_origins = origins.value.split(/[\s,]+/).filter(Boolean);
+    return body;
+  }
+
+  function show(result) {
+    defaults.forEach(function (name) {
+      var input = form.elements[name];
+      if (input && result[name]) input.placeholder = result[name];
+    });
+    if (code) {
+      var typed = form.elements.short_code && form.elements.short_code.value.trim();
+      code.textContent = typed || code.getAttribute("data-initial") || "…";
+    }
+    if (result.final_destination_url) {
+      output.textContent = result.final_destination_url;
+      output.hidden = false;
+      if (empty) empty.hidden = true;
+    }
+  }
+
+  function refresh() {
+    fetch(form.getAttribute("data-link-preview"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": token ? token.value : ""},
+      body: JSON.stringify(values())
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (result) {
+      if (result) show(result);
+    }).catch(function () { /* the Preview button still works */ });
+  }
+
+  if (code) code.setAttribute("data-initial", code.textContent === "…" ? "" : code.textContent);
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 350);
+  });
+})();
