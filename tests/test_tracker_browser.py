@@ -5,17 +5,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from live import CHROMIUM, CHROMIUM_ARGS, serve_app, serve_directory
 from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ConversionEvent
 
-from .live import CHROMIUM, CHROMIUM_ARGS, serve_app, serve_directory
-
 pytestmark = pytest.mark.browser
 
 LANDING_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Course</title>
-<script src="{app}/api/conversions/script"></script></head>
+<link rel="icon" href="data:,"><script src="{app}/api/conversions/script"></script></head>
 <body><h1>Buy the course</h1></body></html>"""
 
 
@@ -124,7 +123,9 @@ def test_a_new_click_replaces_the_stored_attribution(app, browser, servers, shor
     page.goto(f"{app_url}/{short_code}")
     second = page.evaluate("CampaignTracker.getAttribution()")
     assert second["tracking_id"] != first["tracking_id"]
-    assert page.evaluate("CampaignTracker.trackNewsletterSignup()")["conversion"]["tracking_id"] == second["tracking_id"]
+    assert (
+        page.evaluate("CampaignTracker.trackNewsletterSignup()")["conversion"]["tracking_id"] == second["tracking_id"]
+    )
 
 
 def test_a_visitor_without_attribution_resolves_no_attribution_quietly(app, browser, servers):
