@@ -330,12 +330,27 @@ def test_patch_validates_like_create(api):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("sort=random", "sort"), ("status=deleted", "status"), ("page=0", "page"), ("per_page=500", "per_page")],
+    [
+        ("sort=random", "sort"),
+        ("status=deleted", "status"),
+        ("page=0", "page"),
+        ("page=" + "9" * 30, "page"),
+        ("per_page=500", "per_page"),
+    ],
 )
 def test_bad_list_parameters_are_400(api, query, field):
     response = api.get(f"/api/links?{query}")
     assert response.status_code == 400
     assert (error_of(response)["code"], error_of(response)["field"]) == ("invalid_parameter", field)
+
+
+def test_odd_search_text_is_just_searched(api):
+    create(api, short_code="plain")
+    for query in ("%25", "_", "%27%3B--", "%F0%9F%8E%AC", "zz%00"):
+        response = api.get(f"/api/links?q={query}")
+        assert response.status_code == 200, query
+        assert response.get_json()["items"] == []
+    assert [item["short_code"] for item in api.get("/api/links?q=pla%00in").get_json()["items"]] == ["plain"]
 
 
 # ---- one creator cannot see or change another's links ----------------------------------------------------

@@ -514,12 +514,30 @@ def test_archived_links_are_listed_apart(catalogue, owner):
         ({"page": "two"}, "page"),
         ({"per_page": "101"}, "per_page"),
         ({"per_page": "-1"}, "per_page"),
+        ({"page": "9" * 30}, "page"),
+        ({"page": "²"}, "page"),
     ],
 )
 def test_list_parameters_are_checked(args, field):
     with pytest.raises(service.LinkInvalid) as refused:
         service.parse_list_query(args)
     assert refused.value.first.field == field
+
+
+def test_too_many_origins_are_refused(ctx, owner):
+    many = [f"https://shop{index}.example.com" for index in range(21)]
+    assert refusal(owner, allowed_origins=many).code == "too_many_origins"
+    assert refusal(owner, allowed_origins=["https://a.example.com"] * 500).code == "too_many_origins"
+    assert len(make(owner, allowed_origins=many[:20]).allowed_origins) == 20
+
+
+def test_control_characters_never_reach_the_database(ctx, owner):
+    assert refusal(owner, campaign="Spring\x00Sale").field == "campaign"
+    assert refusal(owner, utm_term="a\x00b").field == "utm_term"
+    assert refusal(owner, allowed_origins=["https://a.example\x00.com"]).field == "allowed_origins"
+    query = service.parse_list_query({"q": "spring\x00"})
+    assert query.search == "spring"
+    assert service.list_links(owner, query).rows == []
 
 
 def test_list_parameters_have_defaults():

@@ -20,7 +20,7 @@ UTM_LABELS = {
 UTM_PLACEHOLDERS = {
     "utm_source": "youtube",
     "utm_medium": "video",
-    "utm_campaign": "the campaign name as a slug",
+    "utm_campaign": "from the campaign name",
     "utm_content": "the video id",
     "utm_term": "none",
 }

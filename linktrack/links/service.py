@@ -71,6 +71,7 @@ LIST_STATUSES = ("active", "archived", "all")
 LIST_SORTS = ("newest", "oldest", "campaign", "short_code", "clicks")
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
+MAX_PAGE = 100_000  # keeps OFFSET within a 64-bit integer whatever the query string says
 
 
 # ---- problems ---------------------------------------------------------------------------------
@@ -330,6 +331,8 @@ def clean_origins(raw: Any, destination_url: str | None) -> list[str]:
         return [origin_of(destination_url)] if destination_url else []
     if isinstance(raw, str) or not isinstance(raw, list | tuple):
         raise _Refusal("invalid_origin", "Give the allowed origins as a list.")
+    if len(raw) > 5 * MAX_ALLOWED_ORIGINS:  # not worth checking one by one
+        raise _Refusal("too_many_origins", f"List at most {MAX_ALLOWED_ORIGINS} allowed origins.")
     origins: list[str] = []
     for item in raw:
         origin = clean_origin(item)
@@ -600,16 +603,17 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
     if sort not in LIST_SORTS:
         problems.append(FieldProblem("sort", "invalid_parameter", f"sort is one of: {', '.join(LIST_SORTS)}."))
     numbers = {}
-    for name, default, highest in (("page", 1, None), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
+    for name, default, highest in (("page", 1, MAX_PAGE), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
         raw = args.get(name) or str(default)
-        if not raw.isdigit() or int(raw) < 1 or (highest and int(raw) > highest):
-            limit = f" up to {highest}" if highest else ""
-            problems.append(FieldProblem(name, "invalid_parameter", f"{name} is a whole number from 1{limit}."))
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= highest):
+            problems.append(FieldProblem(name, "invalid_parameter", f"{name} is a whole number from 1 to {highest}."))
         else:
             numbers[name] = int(raw)
     if problems:
         raise LinkInvalid(problems)
-    search = (args.get("q") or "").strip()[:MAX_URL_LENGTH]
+    # Control characters cannot be in any stored value (and PostgreSQL refuses NUL in a query).
+    search = "".join(ch for ch in (args.get("q") or "") if unicodedata.category(ch) != "Cc").strip()
+    search = search[:MAX_URL_LENGTH]
     return ListQuery(search=search, status=status, sort=sort, **numbers)
 
 
@@ -698,7 +702,9 @@ def _qr(link: CampaignLink) -> segno.QRCode:
 
 def qr_svg_inline(link: CampaignLink) -> str:
     """SVG markup to embed in a page (segno escapes the title)."""
-    return _qr(link).svg_inline(scale=5, border=4, dark="#000", light="#fff", title=f"QR code for {link.short_code}")
+    return _qr(link).svg_inline(
+        scale=5, border=4, dark="#000", light="#fff", omitsize=True, title=f"QR code for {link.short_code}"
+    )
 
 
 def qr_file(link: CampaignLink, kind: str) -> bytes:
