@@ -339,6 +339,7 @@ def test_edit_shows_defaults_as_placeholders_and_they_follow_the_campaign(app, m
     assert 'value=""' in input_tag(html, "utm_campaign")  # default: left blank to follow
     assert 'placeholder="spring"' in input_tag(html, "utm_campaign")
     assert "Changing the code breaks the link already in your video descriptions." in html
+    assert "Leave empty for a random" not in html  # a saved link keeps a code
 
     form = {
         "video_url": f"https://www.youtube.com/watch?v={VIDEO}",

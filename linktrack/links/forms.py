@@ -114,7 +114,11 @@ class LinkForm(FlaskForm):
         for name in UTM_FIELDS:
             value = getattr(link, name)
             data[name] = "" if value == defaults[name] else value
-        return cls(data=data)
+        form = cls(data=data)
+        form.short_code.description = (
+            f"{service.CUSTOM_CODE_MIN_LENGTH}–{service.CUSTOM_CODE_MAX_LENGTH} letters, digits, '-' or '_'."
+        )
+        return form
 
     def link_values(self) -> dict:
         """The submitted values in the service's terms: blank text is None, origins a list."""
