@@ -53,6 +53,7 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
+    CLICK_FLUSH_SECONDS = 0.05  # clicks are written in batches this often; 0: in each request (click_writer.py)
 
     @classmethod
     def from_environ(cls, environ=os.environ) -> dict:
@@ -82,3 +83,4 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key"
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    CLICK_FLUSH_SECONDS = 0  # a test reads the click its request made

@@ -1,11 +1,26 @@
 """Click logging: what a click row holds, which requests are not counted, unique visitors, IP hashing."""
 
+import logging
+import subprocess
+import sys
+import threading
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import time_machine
 
-from linktrack.links.clicks import MAX_USER_AGENT_LENGTH, describe_user_agent, hash_ip, is_counted
+from linktrack.extensions import db
+from linktrack.links.click_writer import ClickWriter
+from linktrack.links.clicks import (
+    MAX_USER_AGENT_LENGTH,
+    click_writer,
+    describe_user_agent,
+    flush_clicks,
+    hash_ip,
+    is_counted,
+)
+from linktrack.models import CampaignLink
 from linktrack.reports.queries import dashboard_summary
 from tests.redirect_support import (
     CHROME_WINDOWS,
@@ -98,7 +113,7 @@ def test_a_browser_click_is_stored_with_what_the_user_agent_says(
 
 
 @pytest.mark.parametrize("name", sorted(BOTS) + sorted(UNFURLERS))
-def test_bots_and_unfurlers_are_redirected_and_kept_out_of_every_count(app, client, link, creator, name):
+def test_bots_and_unfurlers_are_redirected_and_kept_out_of_every_count(app, client, link, name):
     user_agent = BOTS.get(name) or UNFURLERS[name]
 
     response = click(client, link["short_code"], user_agent=user_agent)
@@ -110,16 +125,8 @@ def test_bots_and_unfurlers_are_redirected_and_kept_out_of_every_count(app, clie
     assert stored.is_unique is False
     assert stored.device_type == "bot"
     with app.app_context():
-        summary = dashboard_summary(stored_user_id(app, link))
+        summary = dashboard_summary(db.session.get(CampaignLink, link["id"]).user_id)
     assert (summary.clicks, summary.unique_clicks) == (0, 0)
-
-
-def stored_user_id(app, link) -> int:
-    from linktrack.extensions import db
-    from linktrack.models import CampaignLink
-
-    with app.app_context():
-        return db.session.get(CampaignLink, link["id"]).user_id
 
 
 @pytest.mark.parametrize("name", sorted(IN_APP_BROWSERS))
@@ -237,3 +244,96 @@ def test_long_user_agents_and_referrers_are_cut_to_size(app, client, link):
     assert stored.user_agent == long_agent[:MAX_USER_AGENT_LENGTH]
     assert stored.referrer == long_referrer[:1024]
     assert stored.browser == "Chrome" and stored.is_bot is False
+
+
+# ---- writing in batches (CLICK_FLUSH_SECONDS > 0, the production setting) ---------------------
+
+
+@pytest.fixture
+def buffered_app(make_app, app):
+    """An app whose clicks wait in the buffer until flushed (the interval is too long to elapse)."""
+    application = make_app(CLICK_FLUSH_SECONDS=3600)
+    yield application
+    with application.app_context():
+        click_writer().close()
+
+
+def test_buffered_clicks_are_written_on_flush_with_repeats_in_the_batch_marked(buffered_app, creator):
+    link = create_link(buffered_app, creator()[0])
+    client = buffered_app.test_client()
+    with time_machine.travel(START, tick=False) as clock:
+        assert click(client, link["short_code"]).status_code == 302
+        clock.shift(timedelta(minutes=5))
+        click(client, link["short_code"], ip="198.51.100.99")
+        clock.shift(timedelta(minutes=5))
+        click(client, link["short_code"])  # the first visitor again, in the same batch
+
+    assert stored_clicks(buffered_app) == []
+    with buffered_app.app_context():
+        assert flush_clicks() == 3
+    assert [c.is_unique for c in stored_clicks(buffered_app)] == [True, True, False]
+
+
+def test_a_batch_with_a_deleted_link_still_stores_the_other_clicks(buffered_app, creator, caplog):
+    owner = creator()[0]
+    kept, deleted = create_link(buffered_app, owner), create_link(buffered_app, owner)
+    client = buffered_app.test_client()
+    click(client, kept["short_code"])
+    lost_location = click(client, deleted["short_code"]).headers["Location"]
+    click(client, kept["short_code"], ip="198.51.100.99")
+    with buffered_app.app_context():
+        db.session.delete(db.session.get(CampaignLink, deleted["id"]))
+        db.session.commit()
+
+        with caplog.at_level(logging.ERROR, logger="linktrack.links.clicks"):
+            flush_clicks()
+
+    assert [c.campaign_link_id for c in stored_clicks(buffered_app)] == [kept["id"], kept["id"]]
+    [record] = [r for r in caplog.records if r.name == "linktrack.links.clicks"]
+    lost_tracking_id = dict(parse_qsl(urlsplit(lost_location).query))["ct_tracking_id"]
+    assert record.getMessage() == f"1 click(s) not stored: tracking ids {lost_tracking_id}"
+
+
+def test_a_clean_exit_writes_the_buffered_clicks(app, creator, database_url, tmp_path):
+    link = create_link(app, creator()[0])
+    script = f"""
+from linktrack import create_app
+app = create_app({{"SQLALCHEMY_DATABASE_URI": {database_url!r}, "SECRET_KEY": "x", "TESTING": True,
+                  "CLICK_FLUSH_SECONDS": 3600, "INSTANCE_PATH": {str(tmp_path)!r}}})
+response = app.test_client().get("/{link["short_code"]}", headers={{"User-Agent": {CHROME_WINDOWS!r}}})
+print(response.headers["Location"])
+"""  # the process then ends normally with the click still in its buffer
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+
+    tracking_id = dict(parse_qsl(urlsplit(done.stdout.strip()).query))["ct_tracking_id"]
+    assert [str(c.tracking_id) for c in stored_clicks(app)] == [tracking_id]
+
+
+def test_the_writer_writes_on_its_own_within_its_interval_and_keeps_click_order():
+    written, done = [], threading.Event()
+
+    def write(rows):
+        written.extend(rows)
+        if len(written) == 3:
+            done.set()
+
+    writer = ClickWriter(write, flush_seconds=0.01)
+    for number in range(3):
+        writer.submit({"number": number})
+
+    assert done.wait(timeout=10)
+    assert written == [{"number": 0}, {"number": 1}, {"number": 2}]
+    writer.close()
+
+
+def test_closing_the_writer_writes_what_is_left_and_then_writes_at_once():
+    written = []
+    writer = ClickWriter(written.extend, flush_seconds=3600)
+    writer.submit({"number": 0})
+    writer.submit({"number": 1})
+    assert written == []
+
+    writer.close()
+    assert written == [{"number": 0}, {"number": 1}]
+    writer.submit({"number": 2})
+    assert written[-1] == {"number": 2}

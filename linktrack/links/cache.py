@@ -7,6 +7,9 @@ LINK_TTL_SECONDS; the process that made the edit sees it at once when the links 
 calls `forget(short_code)`. Unknown codes are remembered too (for MISS_TTL_SECONDS), so a
 burst of requests for a mistyped code does not become a burst of queries.
 
+The whole Location is precomputed with a placeholder for the tracking id (by urls.py, the one
+query builder), so a click only fills in its id.
+
 Freshness uses wall-clock time (time.time), not a monotonic clock, so tests can move it;
 an entry stamped in the future (clock stepped back) counts as stale.
 """
@@ -21,7 +24,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import CampaignLink
-from .urls import UTM_FIELDS, utm_destination
+from .urls import UTM_FIELDS, utm_destination, with_query_params
 
 LINK_TTL_SECONDS = 5.0
 MISS_TTL_SECONDS = 2.0
@@ -29,21 +32,30 @@ MAX_ENTRIES = 10_000  # when full, the cache starts over: bounded memory whateve
 SHORT_CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # anything else cannot be a code: no query
 
 _EXTENSION_KEY = "linktrack_link_cache"
+# Left as is by URL encoding, and never a real tracking id (those are UUIDs).
+_TRACKING_ID_PLACEHOLDER = "ct-tracking-id-placeholder"
 
 
 @dataclass(frozen=True, slots=True)
 class CachedLink:
-    """What the redirect needs of a link, with the UTM parameters already applied."""
+    """What the redirect needs of a link, its Location precomputed up to the tracking id."""
 
     id: uuid.UUID
-    id_text: str  # str(id), ready for the ct_campaign_link_id parameter
     destination: str  # destination_url with the link's UTM added where the URL does not set them
+    location_template: str  # destination with both tracking parameters, the tracking id a placeholder
     archived: bool
     expires_at: float | None  # epoch seconds
 
     def is_gone(self, now: float) -> bool:
         """Archived or expired links answer 410."""
         return self.archived or (self.expires_at is not None and self.expires_at <= now)
+
+    def location(self, tracking_id: uuid.UUID) -> str:
+        """Where this click goes: the template with its tracking id, a string replace per click."""
+        if self.location_template.count(_TRACKING_ID_PLACEHOLDER) == 1:
+            return self.location_template.replace(_TRACKING_ID_PLACEHOLDER, str(tracking_id))
+        # The destination itself contains the placeholder text: build the URL the long way.
+        return with_query_params(self.destination, _tracking_params(self.id, str(tracking_id)), override=True)
 
 
 def find_link(short_code: str, now: float | None = None) -> CachedLink | None:
@@ -78,6 +90,10 @@ def _cache() -> dict[str, tuple[float, float, CachedLink | None]]:
     return current_app.extensions.setdefault(_EXTENSION_KEY, {})
 
 
+def _tracking_params(link_id: uuid.UUID, tracking_id: str) -> dict[str, str]:
+    return {"ct_tracking_id": tracking_id, "ct_campaign_link_id": str(link_id)}
+
+
 def _load(short_code: str) -> CachedLink | None:
     columns = [CampaignLink.id, CampaignLink.destination_url, CampaignLink.archived_at, CampaignLink.expires_at]
     utm_columns = [getattr(CampaignLink, field) for field in UTM_FIELDS]
@@ -86,11 +102,12 @@ def _load(short_code: str) -> CachedLink | None:
         row = connection.execute(query).first()
     if row is None:
         return None
-    utm = {field: getattr(row, field) for field in UTM_FIELDS}
+    destination = utm_destination(row.destination_url, {field: getattr(row, field) for field in UTM_FIELDS})
+    tracking = _tracking_params(row.id, _TRACKING_ID_PLACEHOLDER)
     return CachedLink(
         id=row.id,
-        id_text=str(row.id),
-        destination=utm_destination(row.destination_url, utm),
+        destination=destination,
+        location_template=with_query_params(destination, tracking, override=True),
         archived=row.archived_at is not None,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
     )

@@ -15,12 +15,16 @@ SECRET_KEY and the UTC date, so hashes can be compared within a day but not acro
 not at all without the secret. A visitor who clicks just before and just after midnight UTC
 therefore counts as unique twice.
 
-One INSERT per click: the uniqueness check is a NOT EXISTS subquery inside it, served by the
-(campaign_link_id, ip_hash, clicked_at) index. Two simultaneous first clicks of one visitor
-may both count as unique; that race is accepted rather than paid for with a lock.
+Storage: `record_click` builds the row in the request and hands it to this app's ClickWriter
+(click_writer.py), which writes batches from a background thread every CLICK_FLUSH_SECONDS
+(read its docstring for what that trades), or at once when the setting is 0. One INSERT per
+click, executed for the whole batch in one transaction; the uniqueness check is a NOT EXISTS
+subquery inside it, served by the (campaign_link_id, ip_hash, clicked_at) index, and repeats
+within one batch are marked before it is sent. Two first clicks of one visitor written by two
+processes at the same moment may both count as unique; that race is accepted rather than
+paid for with a lock.
 """
 
-import hashlib
 import hmac
 import logging
 import re
@@ -32,10 +36,13 @@ import ua_parser
 from crawlerdetect import CrawlerDetect
 from flask import current_app
 from sqlalchemy import Boolean, and_, bindparam, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import Headers
 
 from ..extensions import db
 from ..models import ClickEvent
+from .click_writer import ClickWriter
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +113,12 @@ def _device_type(user_agent: str, parsed: ua_parser.Result, os_name: str, bot: b
 
 def hash_ip(ip: str, day: date, secret_key: str) -> str:
     """A keyed hash of `ip` that changes every UTC day; without SECRET_KEY it cannot be reversed or linked."""
-    return hmac.new(_daily_key(secret_key, day), ip.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_daily_key(secret_key, day), ip.encode(), "sha256").hex()
 
 
 @lru_cache(maxsize=4)
 def _daily_key(secret_key: str, day: date) -> bytes:
-    return hmac.new(secret_key.encode(), b"click-ip-hash:" + day.isoformat().encode(), hashlib.sha256).digest()
+    return hmac.digest(secret_key.encode(), b"click-ip-hash:" + day.isoformat().encode(), "sha256")
 
 
 _clicks = ClickEvent.__table__
@@ -125,7 +132,9 @@ _SEEN_IN_WINDOW = (
     )
     .exists()
 )
-# Built once: SQLAlchemy caches its compiled form, so a click pays only for the parameters.
+# Built once: SQLAlchemy caches its compiled form. Executed with a batch of rows, which psycopg
+# sends in one pipeline (a multi-row VALUES, SQLAlchemy's "insertmanyvalues", measured twice as
+# costly per row here).
 INSERT_CLICK = insert(_clicks).values(is_unique=and_(bindparam("may_be_unique", type_=Boolean), ~_SEEN_IN_WINDOW))
 
 
@@ -137,26 +146,25 @@ def record_click(
     user_agent: str | None,
     referrer: str | None,
     clicked_at: datetime,
-) -> bool:
-    """Store one click. Returns False, after logging why, when it could not be stored: the caller
-    redirects either way, because a viewer must never see an error for our bookkeeping."""
+) -> None:
+    """Log one click. Never raises: the viewer is redirected whatever happens to our bookkeeping,
+    and a click that cannot be stored is logged (here or when its batch is written)."""
     try:
-        _insert_click(campaign_link_id, tracking_id, ip, user_agent, referrer, clicked_at)
+        row = click_row(campaign_link_id, tracking_id, ip, user_agent, referrer, clicked_at)
+        click_writer().submit(row)
     except Exception:
         log.exception("click on link %s not stored (tracking id %s)", campaign_link_id, tracking_id)
-        return False
-    return True
 
 
-def _insert_click(campaign_link_id, tracking_id, ip, user_agent, referrer, clicked_at) -> None:
+def click_row(campaign_link_id, tracking_id, ip, user_agent, referrer, clicked_at) -> dict:
+    """The click_events values for one click (is_unique is decided when it is written)."""
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
     device_type, browser, os_name, bot = describe_user_agent(user_agent)
-    ip_hash = hash_ip(ip, clicked_at.date(), current_app.config["SECRET_KEY"]) if ip else None
-    params = {
+    return {
         "id": uuid.uuid4(),
         "campaign_link_id": campaign_link_id,
         "tracking_id": tracking_id,
-        "ip_hash": ip_hash,
+        "ip_hash": hash_ip(ip, clicked_at.date(), current_app.config["SECRET_KEY"]) if ip else None,
         "user_agent": user_agent or None,
         "referrer": referrer[:MAX_REFERRER_LENGTH] if referrer else None,
         "device_type": device_type,
@@ -164,15 +172,85 @@ def _insert_click(campaign_link_id, tracking_id, ip, user_agent, referrer, click
         "os": os_name,
         "is_bot": bot,
         "clicked_at": clicked_at,
-        "may_be_unique": not bot,
-        "seen_link_id": campaign_link_id,
-        "seen_ip_hash": ip_hash,
-        "seen_user_agent": user_agent,
-        "seen_since": clicked_at - UNIQUE_WINDOW,
     }
-    with db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # A click lost in a database crash (not a clean shutdown) is a fair price for not
-            # waiting on a WAL flush in the viewer's redirect. Conversions keep full durability.
-            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def flush_clicks() -> int:
+    """Write this app's buffered clicks now (needs an app context). Returns how many were written."""
+    return click_writer().flush()
+
+
+_EXTENSION_KEY = "linktrack_click_writer"
+
+
+def click_writer() -> ClickWriter:
+    """This app's writer in this process (needs an app context)."""
+    writer = current_app.extensions.get(_EXTENSION_KEY)
+    if writer is None:
+        engine = db.engine
+        flush_seconds = current_app.config["CLICK_FLUSH_SECONDS"]
+        writer = current_app.extensions.setdefault(
+            _EXTENSION_KEY, ClickWriter(lambda rows: store_clicks(engine, rows), flush_seconds)
+        )
+    return writer
+
+
+def store_clicks(engine: Engine, rows: list[dict]) -> None:
+    """Insert `rows` in one transaction; never raises. If a row breaks a constraint (its link was
+    deleted a moment ago), the others are written one by one so that row costs only itself.
+    Whatever cannot be written is logged with its tracking ids."""
+    params = [_insert_params(row, repeat) for row, repeat in zip(rows, _repeats_within(rows), strict=True)]
+    try:
+        _insert(engine, params)
+        return
+    except IntegrityError as exc:
+        if len(rows) == 1:
+            _log_lost(rows, exc)
+            return
+    except Exception as exc:  # the database is unreachable or the table is missing: the batch is lost
+        _log_lost(rows, exc)
+        return
+    failed = []
+    for row, one in zip(rows, params, strict=True):
+        try:
+            _insert(engine, [one])
+        except Exception as exc:
+            failed.append((row, exc))
+    if failed:
+        _log_lost([row for row, _ in failed], failed[0][1])
+
+
+def _insert(engine: Engine, params: list[dict]) -> None:
+    with engine.begin() as connection:
         connection.execute(INSERT_CLICK, params)
+
+
+def _log_lost(rows: list[dict], exc: Exception) -> None:
+    shown = ", ".join(str(row["tracking_id"]) for row in rows[:20])
+    more = f" and {len(rows) - 20} more" if len(rows) > 20 else ""
+    log.error("%d click(s) not stored: tracking ids %s%s", len(rows), shown, more, exc_info=exc)
+
+
+def _repeats_within(rows: list[dict]) -> list[bool]:
+    """For each row, whether an earlier row of the same batch is the same visitor on the same link
+    within UNIQUE_WINDOW: the database cannot see those yet when it checks."""
+    last_seen: dict[tuple, datetime] = {}
+    repeats = []
+    for row in rows:
+        visitor = (row["campaign_link_id"], row["ip_hash"], row["user_agent"])
+        previous = last_seen.get(visitor)
+        repeats.append(previous is not None and previous > row["clicked_at"] - UNIQUE_WINDOW)
+        if row["ip_hash"] and row["user_agent"]:
+            last_seen[visitor] = row["clicked_at"]
+    return repeats
+
+
+def _insert_params(row: dict, repeat: bool) -> dict:
+    return {
+        **row,
+        "may_be_unique": not (row["is_bot"] or repeat),
+        "seen_link_id": row["campaign_link_id"],
+        "seen_ip_hash": row["ip_hash"],
+        "seen_user_agent": row["user_agent"],
+        "seen_since": row["clicked_at"] - UNIQUE_WINDOW,
+    }
