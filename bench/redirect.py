@@ -1,0 +1,294 @@
+"""Benchmark: the click-logging redirect against a bare Flask 302, both under the same gunicorn.
+
+    .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 4]
+
+Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_DATABASE_URL, default
+postgresql://postgres@127.0.0.1:5432/bench: created if missing and emptied, never a database you
+care about), seeds a creator and four links, and drives GET /<code> with wrk (Debian:
+`apt-get install wrk`) for a fixed time. Then it does the same against bench/bare_app.py, a
+Flask app answering the same 302 from a dict. It prints requests/s, p50 and p99 latency, the
+302s answered and, for linktrack, the click rows stored during the run.
+
+Every request carries a browser user agent, so every answered 302 must have stored a row.
+Rows are counted after gunicorn has shut down gracefully, so requests wrk abandoned at the end
+of its run may add up to --connections rows more than the 302s it saw; fewer rows than 302s
+would mean lost clicks. Targets (issue 3): >= 75% of the bare throughput, p99 < 20 ms.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
+USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+WARM_UP_SECONDS = 3
+
+# wrk script: rotate over the short codes, count 302s, print one JSON line at the end.
+WRK_SCRIPT = """
+local codes = {%(codes)s}
+local counter = 0
+local threads = {}
+
+function setup(thread) table.insert(threads, thread) end
+function init(args) redirects = 0; others = 0 end
+
+function request()
+  counter = counter + 1
+  return wrk.format("GET", "/" .. codes[(counter %% #codes) + 1])
+end
+
+function response(status, headers, body)
+  if status == 302 then redirects = redirects + 1 else others = others + 1 end
+end
+
+function done(summary, latency, requests)
+  local r, o = 0, 0
+  for _, thread in ipairs(threads) do
+    r = r + thread:get("redirects")
+    o = o + thread:get("others")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "redirects": %%d, "others": %%d, '
+    .. '"p50_us": %%d, "p99_us": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, r, o, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per app and round")
+    parser.add_argument("--rounds", type=int, default=3, help="bare and linktrack alternate this many times")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers, the same for both apps")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--app", default="wsgi:app", help="the linktrack WSGI app gunicorn serves")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    links = prepare_database(database_url)
+    codes = list(links)
+    gunicorn_args = ["--workers", str(args.workers), "--worker-class", "sync", "--log-level", "warning"]
+    print(f"{os.cpu_count()} CPUs; gunicorn {' '.join(gunicorn_args)}; wrk -t{args.threads} -c{args.connections}")
+    print(f"{args.rounds} rounds of -d{args.duration}s per app after a {WARM_UP_SECONDS}s warm-up each; ", end="")
+    print(f"PostgreSQL database {make_url(database_url).database}")
+    print()
+    print(HEADER)
+
+    bare_env = {"BARE_LINKS": json.dumps(links)}
+    app_env = {"DATABASE_URL": database_url, "SECRET_KEY": "bench-secret-key", "REDIS_URL": ""}
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        # Alternating keeps both apps exposed to the same background load on a shared machine.
+        bare = run_load("bench.bare_app:app", bare_env, gunicorn_args, codes, args)
+        print(row(f"{number}: bare Flask 302", bare))
+        linktrack = run_load(
+            args.app, app_env, gunicorn_args, codes, args, count_rows=lambda: count_clicks(database_url)
+        )
+        print(row(f"{number}: linktrack", linktrack))
+        rounds.append((bare, linktrack))
+    report(rounds)
+
+
+def prepare_database(url: str) -> dict[str, list[str]]:
+    """Create (if needed) and empty the bench database, migrate it, seed four links.
+
+    Returns {short_code: [destination with UTM, link id]}, which the bare app serves too.
+    """
+    from flask_migrate import upgrade
+    from sqlalchemy import MetaData, create_engine
+
+    from linktrack import create_app
+    from linktrack.config import normalise_database_url
+    from linktrack.extensions import db
+    from linktrack.links.urls import UTM_FIELDS, utm_destination
+    from linktrack.models import CampaignLink, User
+
+    target = make_url(url)
+    with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname="postgres") as admin:
+        admin.autocommit = True
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{target.database}"')
+
+    sqlalchemy_url = normalise_database_url(url)
+    engine = create_engine(sqlalchemy_url)
+    with engine.begin() as connection:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+    engine.dispose()
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url, "SECRET_KEY": "bench-secret-key", "TESTING": True})
+    links = {}
+    with app.app_context():
+        upgrade()
+        user = User(email="bench@example.com", password_hash="!")
+        db.session.add(user)
+        db.session.flush()
+        for number, destination in enumerate(
+            [
+                "https://academy.example.com/course",
+                "https://shop.example.com/gear?ref=yt#buy",
+                "https://newsletter.example.com/join",
+                "https://academy.example.com/editing?utm_source=newsletter",
+            ]
+        ):
+            link = CampaignLink(
+                user_id=user.id,
+                short_code=f"bench{number}",
+                video_id="dQw4w9WgXcQ",
+                video_url="https://youtu.be/dQw4w9WgXcQ",
+                destination_url=destination,
+                campaign="bench",
+                utm_source="youtube",
+                utm_medium="video",
+                utm_campaign="bench",
+                utm_content="dQw4w9WgXcQ",
+            )
+            db.session.add(link)
+            db.session.flush()
+            utm = {field: getattr(link, field) for field in UTM_FIELDS}
+            links[link.short_code] = [utm_destination(destination, utm).split("#")[0], str(link.id)]
+        db.session.commit()
+        db.engine.dispose()
+    return links
+
+
+def count_clicks(url: str) -> int:
+    from sqlalchemy import create_engine
+
+    from linktrack.config import normalise_database_url
+    from linktrack.models import ClickEvent
+
+    engine = create_engine(normalise_database_url(url))
+    with engine.connect() as connection:
+        count = connection.scalar(select(func.count()).select_from(ClickEvent))
+    engine.dispose()
+    return count
+
+
+def run_load(app_spec: str, env: dict, gunicorn_args: list[str], codes: list[str], args, count_rows=None) -> dict:
+    """Serve `app_spec` with gunicorn, warm it up, measure, stop it gracefully. Returns wrk's figures,
+    with the click rows stored during the measured run when `count_rows` is given."""
+    port = free_port()
+    gunicorn = [str(Path(sys.executable).with_name("gunicorn")), *gunicorn_args, "--bind", f"127.0.0.1:{port}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in codes)})
+    server = subprocess.Popen([*gunicorn, app_spec], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    try:
+        wait_until_serving(port, codes[0])
+        wrk(port, script.name, WARM_UP_SECONDS, args)  # first requests load parsers and open connections
+        time.sleep(1)  # let requests wrk abandoned at the end of the warm-up finish
+        before = count_rows() if count_rows else None
+        result = wrk(port, script.name, args.duration, args)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # graceful: workers finish the requests they hold
+        server.wait(timeout=60)
+        os.unlink(script.name)
+    if count_rows:
+        result["stored"] = count_rows() - before
+    return result
+
+
+def wrk(port: int, script: str, seconds: int, args) -> dict:
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-H",
+        f"User-Agent: {USER_AGENT}",
+        "-s",
+        script,
+        f"http://127.0.0.1:{port}",
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(port: int, code: str, timeout: float = 30) -> None:
+    """Poll until gunicorn answers a 302."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", f"/{code}", headers={"User-Agent": USER_AGENT})
+            status = connection.getresponse().status
+            connection.close()
+            if status == 302:
+                return
+            raise SystemExit(f"the app answered {status} instead of 302")
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+HEADER = f"{'':22}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'302s':>9}{'other':>7}{'errors':>8}{'rows':>9}"
+
+
+def rps(result: dict) -> float:
+    return result["requests"] / (result["duration_us"] / 1e6)
+
+
+def row(name: str, result: dict) -> str:
+    rows = str(result.get("stored", "-"))
+    return (
+        f"{name:22}{rps(result):>12.0f}{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}"
+        f"{result['redirects']:>9}{result['others']:>7}{result['socket_errors']:>8}{rows:>9}"
+    )
+
+
+def report(rounds: list[tuple[dict, dict]]) -> None:
+    """Medians over the rounds; the throughput ratio is taken per round (neighbours in time), then the median."""
+    bare = [pair[0] for pair in rounds]
+    linktrack = [pair[1] for pair in rounds]
+    ratio = statistics.median(rps(app) / rps(base) for base, app in rounds)
+    p99 = statistics.median(result["p99_us"] for result in linktrack) / 1000
+    answered = sum(result["redirects"] for result in linktrack)
+    stored = sum(result["stored"] for result in linktrack)
+    lost = sum(max(0, result["redirects"] - result["stored"]) for result in linktrack)
+    print()
+    for name, results in (("bare Flask 302", bare), ("linktrack redirect", linktrack)):
+        print(
+            f"median {name}: {statistics.median(rps(r) for r in results):.0f} requests/s, "
+            f"p50 {statistics.median(r['p50_us'] for r in results) / 1000:.2f} ms, "
+            f"p99 {statistics.median(r['p99_us'] for r in results) / 1000:.2f} ms"
+        )
+    print(f"throughput: {ratio:.0%} of bare (target >= 75%)")
+    print(f"p99: {p99:.1f} ms (target < 20 ms)")
+    print(f"clicks: {answered} answered 302s, {stored} rows stored, {lost} answered but not stored (target 0)")
+
+
+if __name__ == "__main__":
+    main()
