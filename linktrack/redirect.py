@@ -1,6 +1,7 @@
 """GET /<short_code>: the viewer's only contact with linktrack, so it does one thing, fast.
 
-One cached lookup (links/cache.py), one INSERT for a counted click (links/clicks.py), a 302.
+One cached lookup (links/cache.py), a click row handed to the click writer (links/clicks.py,
+which writes batches off the request), a 302.
 No session: the view is @sessionless (no Set-Cookie, no Vary: Cookie) and never touches
 `session` or `current_user`, so Flask-Login loads no user. No template, except the 404 and
 410 pages. `Cache-Control: no-store`, because every answer carries a fresh

@@ -15,9 +15,9 @@ from linktrack.links.click_writer import ClickWriter
 from linktrack.links.clicks import (
     MAX_USER_AGENT_LENGTH,
     click_writer,
-    describe_user_agent,
     flush_clicks,
     hash_ip,
+    is_bot,
     is_counted,
 )
 from linktrack.models import CampaignLink
@@ -131,7 +131,7 @@ def test_bots_and_unfurlers_are_redirected_and_kept_out_of_every_count(app, clie
 
 @pytest.mark.parametrize("name", sorted(IN_APP_BROWSERS))
 def test_in_app_browsers_are_people(name):
-    assert describe_user_agent(IN_APP_BROWSERS[name])[3] is False
+    assert is_bot(IN_APP_BROWSERS[name]) is False
 
 
 def test_a_request_without_user_agent_counts_as_a_bot(app, client, link):
