@@ -43,6 +43,9 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     _register_error_handlers(app)
     _register_cli(app)
     _register_template_helpers(app)
+    from .redirect import ShortLinkFastPath
+
+    app.wsgi_app = ShortLinkFastPath(app, app.wsgi_app)  # inside ProxyFix: it needs the viewer's address
     if app.config["TRUST_PROXY_HOPS"]:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

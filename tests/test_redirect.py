@@ -169,7 +169,9 @@ def test_a_signed_in_creator_clicking_gets_no_cookie_and_no_user_is_loaded(app, 
     for response in responses:
         assert "Set-Cookie" not in response.headers
         assert "Cookie" not in response.headers.get("Vary", "")
-    assert user_loaded == [False, True]  # only the 404 page renders the navigation
+    # The 302 is answered before Flask runs at all (ShortLinkFastPath); only the 404 page, which
+    # renders the navigation, loads the user.
+    assert user_loaded == [True]
     assert client.get("/dashboard").status_code == 200  # the session itself is untouched
 
 
@@ -269,3 +271,37 @@ def test_named_routes_are_not_taken_for_short_codes(app, client, owner):
 
     assert client.get("/login").status_code == 200
     assert stored_clicks(app) == []
+
+
+def test_the_fast_path_never_takes_the_apps_own_pages(app, client, owner):
+    # A code equal to a route's first segment could only come from outside the links service
+    # (which refuses reserved words); even then the page wins, never a redirect.
+    create_link(app, owner, short_code="settings")
+    create_link(app, owner, short_code="links")
+
+    assert client.get("/settings").status_code == 302
+    assert client.get("/settings").headers["Location"].startswith("/login")
+    assert client.get("/links").headers["Location"].startswith("/login")
+    assert stored_clicks(app) == []
+
+
+def test_head_answers_like_get_without_a_body(app, client, owner):
+    link = create_link(app, owner)
+
+    get = click(client, link["short_code"])
+    head = client.head(f"/{link['short_code']}")
+
+    assert head.status_code == 302
+    assert head.get_data() == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    assert b"Redirecting" in get.get_data()
+
+
+def test_a_destination_with_non_ascii_characters_is_sent_uri_safe(app, client, owner):
+    link = create_link(app, owner, destination_url="https://shop.example.com/café/über?q=naïve#größe")
+
+    location = click(client, link["short_code"]).headers["Location"]
+
+    assert location.isascii()
+    assert location.startswith("https://shop.example.com/caf%C3%A9/%C3%BCber?q=na%C3%AFve&utm_source=youtube")
+    assert location.endswith("#gr%C3%B6%C3%9Fe")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
+from werkzeug.urls import iri_to_uri
 
 from ..extensions import db
 from ..models import CampaignLink
@@ -55,7 +56,9 @@ class CachedLink:
         if self.location_template.count(_TRACKING_ID_PLACEHOLDER) == 1:
             return self.location_template.replace(_TRACKING_ID_PLACEHOLDER, str(tracking_id))
         # The destination itself contains the placeholder text: build the URL the long way.
-        return with_query_params(self.destination, _tracking_params(self.id, str(tracking_id)), override=True)
+        return iri_to_uri(
+            with_query_params(self.destination, _tracking_params(self.id, str(tracking_id)), override=True)
+        )
 
 
 def find_link(short_code: str, now: float | None = None) -> CachedLink | None:
@@ -107,7 +110,8 @@ def _load(short_code: str) -> CachedLink | None:
     return CachedLink(
         id=row.id,
         destination=destination,
-        location_template=with_query_params(destination, tracking, override=True),
+        # URI-safe once here (as Flask's redirect would make it per request): the fast path sends it as is.
+        location_template=iri_to_uri(with_query_params(destination, tracking, override=True)),
         archived=row.archived_at is not None,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
     )
