@@ -1,13 +1,14 @@
 """The data model of DESIGN.md §4: columns, relations and small query helpers only."""
 
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -181,3 +182,64 @@ class ConversionEvent(db.Model):
     event_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     source: Mapped[str] = mapped_column(String(10), default="browser", nullable=False)
     converted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+def _counter():
+    """An aggregate count: starts at 0 in Python and in the database."""
+    return mapped_column(Integer, default=0, server_default="0", nullable=False)
+
+
+def _money_total():
+    """An aggregate sum of money: wider than one conversion's Numeric(10, 2)."""
+    return mapped_column(Numeric(14, 2), default=0, server_default="0", nullable=False)
+
+
+class LinkDailyStats(db.Model):
+    """Per link and UTC day: counted clicks and conversions, kept up to date as they arrive.
+
+    Reports read these instead of the raw events, so they stay fast however long a creator's
+    history grows. Clicks count by click day, conversions by conversion day. `<type>_visitors`
+    counts the tracking ids whose *first* conversion of that type fell on this day, so summing
+    it over any range counts each visitor once (the funnel's distinct tracking ids).
+    `recount_daily_stats()` (reports/aggregates.py) rebuilds rows from the raw events.
+    """
+
+    __tablename__ = "link_daily_stats"
+    __table_args__ = (Index("ix_link_daily_stats_user_day", "user_id", "day"),)
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    clicks: Mapped[int] = _counter()
+    unique_clicks: Mapped[int] = _counter()
+    bot_clicks: Mapped[int] = _counter()
+    newsletter_signup_count: Mapped[int] = _counter()
+    newsletter_signup_visitors: Mapped[int] = _counter()
+    newsletter_signup_revenue: Mapped[Decimal] = _money_total()
+    course_enrollment_count: Mapped[int] = _counter()
+    course_enrollment_visitors: Mapped[int] = _counter()
+    course_enrollment_revenue: Mapped[Decimal] = _money_total()
+    purchase_count: Mapped[int] = _counter()
+    purchase_visitors: Mapped[int] = _counter()
+    purchase_revenue: Mapped[Decimal] = _money_total()
+
+
+class LinkDailyLag(db.Model):
+    """Per link, UTC conversion day and whole days since the click: how many conversions.
+
+    The days-to-convert distribution (attribution window utilization), and the average and
+    median days to convert, for any date range without reading the raw conversions.
+    """
+
+    __tablename__ = "link_daily_lags"
+    __table_args__ = (Index("ix_link_daily_lags_user_day", "user_id", "day"),)
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    days_since_click: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    conversions: Mapped[int] = _counter()
