@@ -16,6 +16,7 @@ from .auth.service import register_user
 from .extensions import db
 from .links.service import generate_short_code
 from .models import CampaignLink, ClickEvent, ConversionEvent, User, utcnow
+from .reports.aggregates import recount_daily_stats
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -97,6 +98,7 @@ def load_demo_data(now: datetime | None = None, seed: int = 7) -> dict:
     if conversions:
         db.session.execute(insert(ConversionEvent), conversions)
     db.session.commit()
+    recount_daily_stats([link.id for link in user.links])
     return {"users": 1, "links": len(DEMO_LINKS), "clicks": len(clicks), "conversions": len(conversions)}
 
 

@@ -42,6 +42,7 @@ from werkzeug.datastructures import Headers
 
 from ..extensions import db
 from ..models import ClickEvent
+from ..reports.aggregates import count_clicks
 from .click_writer import ClickWriter
 
 log = logging.getLogger(__name__)
@@ -221,8 +222,10 @@ def store_clicks(engine: Engine, rows: list[dict]) -> None:
 
 
 def _insert(engine: Engine, params: list[dict]) -> None:
+    """The rows and their daily aggregates, in one transaction: both or neither."""
     with engine.begin() as connection:
         connection.execute(INSERT_CLICK, params)
+        count_clicks(connection, [row["tracking_id"] for row in params])
 
 
 def _log_lost(rows: list[dict], exc: Exception) -> None:

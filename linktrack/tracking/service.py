@@ -21,6 +21,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..formatting import money
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
+from ..reports.aggregates import count_conversion, is_first_of_type
 
 SECONDS_PER_DAY = 86_400
 REVENUE_WARNING_THRESHOLD = Decimal("10000")
@@ -218,6 +219,7 @@ def record_conversion(
             "tracking_id",
         )
 
+    first_of_type = is_first_of_type(request.tracking_id, request.event_type)
     conversion = ConversionEvent(
         tracking_id=request.tracking_id,
         campaign_link_id=link.id,
@@ -230,6 +232,16 @@ def record_conversion(
         converted_at=now,
     )
     db.session.add(conversion)
+    count_conversion(
+        db.session.connection(),
+        campaign_link_id=link.id,
+        user_id=link.user_id,
+        event_type=request.event_type,
+        revenue=request.revenue_amount,
+        converted_on=now.date(),
+        days_since_click=days,
+        first_of_type=first_of_type,
+    )
     try:
         db.session.commit()
     except IntegrityError:

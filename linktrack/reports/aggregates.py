@@ -1,0 +1,264 @@
+"""Keeping the daily aggregates (LinkDailyStats, LinkDailyLag) equal to the raw events.
+
+Three ways in, one arithmetic:
+- `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
+  reads those rows back by tracking id (is_unique is decided by the INSERT itself) and adds them.
+- `count_conversion` runs in record_conversion's transaction, before its commit: the conversion
+  lands in the same commit as its counts, or neither does.
+- `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
+  after cleanup deletes events, and to check the other two (tests assert they agree).
+
+Days are UTC dates: clicks by click day, conversions by conversion day. Two first conversions of
+one visitor and type recorded at the same instant by two processes may both count as the
+visitor's first; a recount settles it.
+"""
+
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Date, Integer, and_, case, cast, delete, func, literal, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ..extensions import db
+from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, LinkDailyLag, LinkDailyStats
+
+STATS = LinkDailyStats.__table__
+LAGS = LinkDailyLag.__table__
+COUNTERS = ["clicks", "unique_clicks", "bot_clicks"] + [
+    f"{event_type}_{suffix}" for event_type in EVENT_TYPES for suffix in ("count", "visitors", "revenue")
+]
+
+
+def utc_day(column, dialect_name: str):
+    """The UTC calendar day of a timestamp column, as SQL for this database."""
+    if dialect_name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)  # SQLite keeps UTC timestamps without a zone (models.UTCDateTime)
+
+
+def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) -> None:
+    """Add `rows` to `table`: insert new keys, add every other column to existing ones."""
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(table)
+    added = [name for name in rows[0] if name not in keys and name != "user_id"]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in added}
+    )
+    connection.execute(statement, rows)
+
+
+def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> None:
+    """Add just-inserted clicks (found by tracking id) to their links' days."""
+    tracking_ids = list(tracking_ids)
+    if not tracking_ids:
+        return
+    day = utc_day(ClickEvent.clicked_at, connection.dialect.name)
+    query = (
+        select(
+            ClickEvent.campaign_link_id,
+            day.label("day"),
+            CampaignLink.user_id,
+            func.count().filter(~ClickEvent.is_bot).label("clicks"),
+            func.count().filter(~ClickEvent.is_bot, ClickEvent.is_unique).label("unique_clicks"),
+            func.count().filter(ClickEvent.is_bot).label("bot_clicks"),
+        )
+        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
+        .where(ClickEvent.tracking_id.in_(tracking_ids))
+        .group_by(ClickEvent.campaign_link_id, day, CampaignLink.user_id)
+    )
+    rows = [_as_date(dict(row._mapping)) for row in connection.execute(query)]
+    _upsert(connection, STATS, ["campaign_link_id", "day"], rows)
+
+
+def count_conversion(
+    connection: Connection,
+    *,
+    campaign_link_id: uuid.UUID,
+    user_id: int,
+    event_type: str,
+    revenue: Decimal | None,
+    converted_on: date,
+    days_since_click: int,
+    first_of_type: bool,
+) -> None:
+    """Add one new conversion to its link's day and to the days-to-convert distribution."""
+    _upsert(
+        connection,
+        STATS,
+        ["campaign_link_id", "day"],
+        [
+            {
+                "campaign_link_id": campaign_link_id,
+                "day": converted_on,
+                "user_id": user_id,
+                f"{event_type}_count": 1,
+                f"{event_type}_visitors": 1 if first_of_type else 0,
+                f"{event_type}_revenue": revenue or Decimal("0"),
+            }
+        ],
+    )
+    _upsert(
+        connection,
+        LAGS,
+        ["campaign_link_id", "day", "days_since_click"],
+        [
+            {
+                "campaign_link_id": campaign_link_id,
+                "day": converted_on,
+                "days_since_click": days_since_click,
+                "user_id": user_id,
+                "conversions": 1,
+            }
+        ],
+    )
+
+
+def is_first_of_type(tracking_id: uuid.UUID, event_type: str) -> bool:
+    """Whether this visitor has no conversion of this type yet (asked before adding one)."""
+    return (
+        db.session.scalar(
+            select(ConversionEvent.id)
+            .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == event_type)
+            .limit(1)
+        )
+        is None
+    )
+
+
+def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
+    """Rebuild the aggregates of `link_ids` (every link when None) from the raw events, in one transaction."""
+    link_ids = None if link_ids is None else list(link_ids)
+    with db.engine.begin() as connection:
+        for table in (STATS, LAGS):
+            statement = delete(table)
+            if link_ids is not None:
+                statement = statement.where(table.c.campaign_link_id.in_(link_ids))
+            connection.execute(statement)
+        connection.execute(
+            STATS.insert().from_select(
+                ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(connection.dialect.name, link_ids)
+            )
+        )
+        connection.execute(
+            LAGS.insert().from_select(
+                ["campaign_link_id", "day", "days_since_click", "user_id", "conversions"],
+                _lags_from_events(connection.dialect.name, link_ids),
+            )
+        )
+
+
+def _only(column, link_ids):
+    return column.in_(link_ids) if link_ids is not None else literal(True)
+
+
+def _stats_from_events(dialect_name: str, link_ids):
+    """One row per link and day: clicks, conversions and first conversions, summed from a UNION ALL."""
+    zero, money_zero = literal(0, Integer), literal(Decimal("0"))
+    clicks = select(
+        ClickEvent.campaign_link_id.label("link_id"),
+        utc_day(ClickEvent.clicked_at, dialect_name).label("day"),
+        case((~ClickEvent.is_bot, 1), else_=0).label("clicks"),
+        case((and_(~ClickEvent.is_bot, ClickEvent.is_unique), 1), else_=0).label("unique_clicks"),
+        case((ClickEvent.is_bot, 1), else_=0).label("bot_clicks"),
+        *[
+            value
+            for event_type in EVENT_TYPES
+            for value in (
+                zero.label(f"{event_type}_count"),
+                zero.label(f"{event_type}_visitors"),
+                money_zero.label(f"{event_type}_revenue"),
+            )
+        ],
+    ).where(_only(ClickEvent.campaign_link_id, link_ids))
+
+    conversions = select(
+        ConversionEvent.campaign_link_id.label("link_id"),
+        utc_day(ConversionEvent.converted_at, dialect_name).label("day"),
+        zero.label("clicks"),
+        zero.label("unique_clicks"),
+        zero.label("bot_clicks"),
+        *[
+            value
+            for event_type in EVENT_TYPES
+            for value in (
+                case((ConversionEvent.event_type == event_type, 1), else_=0).label(f"{event_type}_count"),
+                zero.label(f"{event_type}_visitors"),
+                case(
+                    (ConversionEvent.event_type == event_type, func.coalesce(ConversionEvent.revenue_amount, 0)),
+                    else_=money_zero,
+                ).label(f"{event_type}_revenue"),
+            )
+        ],
+    ).where(_only(ConversionEvent.campaign_link_id, link_ids))
+
+    first = (
+        select(
+            ConversionEvent.campaign_link_id.label("link_id"),
+            ConversionEvent.event_type.label("event_type"),
+            func.min(ConversionEvent.converted_at).label("first_at"),
+        )
+        .where(_only(ConversionEvent.campaign_link_id, link_ids))
+        .group_by(ConversionEvent.campaign_link_id, ConversionEvent.tracking_id, ConversionEvent.event_type)
+        .subquery()
+    )
+    firsts = select(
+        first.c.link_id,
+        utc_day(first.c.first_at, dialect_name).label("day"),
+        zero.label("clicks"),
+        zero.label("unique_clicks"),
+        zero.label("bot_clicks"),
+        *[
+            value
+            for event_type in EVENT_TYPES
+            for value in (
+                zero.label(f"{event_type}_count"),
+                case((first.c.event_type == event_type, 1), else_=0).label(f"{event_type}_visitors"),
+                money_zero.label(f"{event_type}_revenue"),
+            )
+        ],
+    )
+    events = union_all(clicks, conversions, firsts).subquery()
+    return (
+        select(
+            events.c.link_id,
+            events.c.day,
+            CampaignLink.user_id,
+            *[func.sum(events.c[name]) for name in COUNTERS],
+        )
+        .join(CampaignLink, CampaignLink.id == events.c.link_id)
+        .group_by(events.c.link_id, events.c.day, CampaignLink.user_id)
+    )
+
+
+def _lags_from_events(dialect_name: str, link_ids):
+    """Conversions per link, conversion day and whole days since their click."""
+    day = utc_day(ConversionEvent.converted_at, dialect_name)
+    lag = _whole_days_between(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect_name)
+    return (
+        select(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id, func.count())
+        .join(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
+        .join(CampaignLink, CampaignLink.id == ConversionEvent.campaign_link_id)
+        .where(_only(ConversionEvent.campaign_link_id, link_ids))
+        .group_by(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id)
+    )
+
+
+def _whole_days_between(start, end, dialect_name: str):
+    """floor((end - start) / 1 day) in SQL, the same rule as tracking.service.days_since_click."""
+    if dialect_name == "postgresql":
+        return cast(func.floor(func.extract("epoch", end - start) / 86400), Integer)
+    # Whole milliseconds first: a float difference of julian days can land a hair under a whole day.
+    milliseconds = cast(func.round((func.julianday(end) - func.julianday(start)) * 86_400_000), Integer)
+    return milliseconds // 86_400_000
+
+
+def _as_date(row: dict) -> dict:
+    """SQLite answers date() as text; the Date column wants a date."""
+    if isinstance(row["day"], str):
+        row["day"] = date.fromisoformat(row["day"])
+    return row

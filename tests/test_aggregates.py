@@ -1,0 +1,163 @@
+"""The daily aggregates stay equal to a recount from the raw events, whichever way events arrive."""
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import time_machine
+from sqlalchemy import delete, select
+
+from linktrack.extensions import db
+from linktrack.links.clicks import click_row, store_clicks
+from linktrack.models import CampaignLink, ConversionEvent, LinkDailyLag, LinkDailyStats
+from linktrack.reports.aggregates import recount_daily_stats
+from tests.redirect_support import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
+
+DAY_ONE = datetime(2026, 5, 4, 23, 59, 59, tzinfo=timezone.utc)  # one second before midnight UTC
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+ORIGIN = "https://academy.example.com"
+
+
+def snapshot(app) -> dict:
+    """Every aggregate row, as comparable plain values."""
+    with app.app_context():
+        stats = {
+            (str(row.campaign_link_id), row.day): {
+                name: getattr(row, name) if not isinstance(getattr(row, name), Decimal) else Decimal(getattr(row, name))
+                for name in LinkDailyStats.__table__.columns.keys()  # noqa: SIM118 (names, not columns)
+                if name not in ("campaign_link_id", "day")
+            }
+            for row in db.session.scalars(select(LinkDailyStats))
+        }
+        lags = {
+            (str(row.campaign_link_id), row.day, row.days_since_click): row.conversions
+            for row in db.session.scalars(select(LinkDailyLag))
+        }
+    return {"stats": stats, "lags": lags}
+
+
+def recounted(app) -> dict:
+    with app.app_context():
+        recount_daily_stats()
+    return snapshot(app)
+
+
+def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET"):
+    response = client.open(
+        f"/{code}", method=method, headers={"User-Agent": user_agent}, environ_base={"REMOTE_ADDR": ip}
+    )
+    assert response.status_code == 302
+    query = dict(part.split("=", 1) for part in response.headers["Location"].split("?", 1)[1].split("&"))
+    return query["ct_tracking_id"]
+
+
+def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None):
+    body = {"tracking_id": tracking_id, "campaign_link_id": str(link_id), "event_type": event_type}
+    if revenue is not None:
+        body["revenue_amount"] = revenue
+    if event_id:
+        body["event_id"] = event_id
+    response = client.post("/api/conversions", json=body, headers={"Origin": ORIGIN})
+    assert response.status_code in (200, 201), response.get_json()
+    return response
+
+
+@pytest.fixture
+def owner(creator):
+    return creator()[0]
+
+
+def test_clicks_and_conversions_through_the_real_paths_match_a_recount(app, client, owner):
+    link = create_link(app, owner)
+    other = create_link(app, owner, campaign="other")
+    with time_machine.travel(DAY_ONE, tick=False):
+        alice = visit(client, link["short_code"])
+        visit(client, link["short_code"])  # Alice again within the hour: counted, not unique
+        bob = visit(client, link["short_code"], user_agent=SAFARI_IPHONE, ip="198.51.100.4")
+        visit(client, link["short_code"], user_agent=BOT)
+        visit(client, link["short_code"], method="HEAD")  # redirected, never stored
+        carol = visit(client, other["short_code"], user_agent=FIREFOX_LINUX)
+    with time_machine.travel(DAY_ONE + timedelta(seconds=1), tick=False):  # the next UTC day
+        dave = visit(client, link["short_code"], user_agent=FIREFOX_LINUX, ip="192.0.2.9")
+        convert(client, link["id"], alice, "newsletter_signup")
+    with time_machine.travel(DAY_ONE + timedelta(days=3), tick=False):
+        convert(client, link["id"], alice, "purchase", "49.99", event_id="order-1")
+        convert(client, link["id"], alice, "purchase", "49.99", event_id="order-1")  # replay: counts nothing
+        convert(client, link["id"], alice, "purchase", "10.01", event_id="order-2")  # second purchase, same visitor
+        convert(client, link["id"], bob, "course_enrollment", 199)
+        convert(client, other["id"], carol, "newsletter_signup", 5)
+        convert(client, link["id"], dave, "newsletter_signup")
+
+    live = snapshot(app)
+    link_id = str(link["id"])
+    first_day, second_day, fourth_day = date(2026, 5, 4), date(2026, 5, 5), date(2026, 5, 7)
+    day_one = live["stats"][(link_id, first_day)]
+    assert (day_one["user_id"], day_one["clicks"], day_one["unique_clicks"], day_one["bot_clicks"]) == (owner, 3, 2, 1)
+    assert live["stats"][(link_id, second_day)]["clicks"] == 1
+    assert live["stats"][(link_id, second_day)]["newsletter_signup_count"] == 1
+    day_four = live["stats"][(link_id, fourth_day)]
+    assert (day_four["purchase_count"], day_four["purchase_visitors"], day_four["purchase_revenue"]) == (
+        2,
+        1,
+        Decimal("60.00"),
+    )
+    assert (day_four["course_enrollment_count"], day_four["course_enrollment_revenue"]) == (1, Decimal("199.00"))
+    assert (day_four["newsletter_signup_count"], day_four["newsletter_signup_visitors"]) == (1, 1)
+    assert live["lags"][(link_id, second_day, 0)] == 1  # Alice signed up a second after her click
+    assert live["lags"][(link_id, fourth_day, 3)] == 3  # her two purchases and Bob's enrollment
+    assert live["lags"][(link_id, fourth_day, 2)] == 1  # Dave converted 2 days 23:59:59 after his click
+    assert live == recounted(app)
+
+
+def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
+    link = create_link(app, owner)
+    eleven_pm = DAY_ONE.replace(hour=23, minute=0, second=0)
+    with app.app_context():
+        link_id = link["id"]
+        rows = [
+            click_row(link_id, uuid.uuid4(), ip, agent, None, eleven_pm + timedelta(minutes=minutes))
+            for ip, agent, minutes in [
+                ("203.0.113.1", CHROME_WINDOWS, 0),
+                ("203.0.113.1", CHROME_WINDOWS, 10),  # a repeat inside the same batch
+                ("203.0.113.2", SAFARI_IPHONE, 70),  # after midnight UTC
+                ("203.0.113.3", BOT, 80),
+            ]
+        ]
+        store_clicks(db.engine, rows)
+    live = snapshot(app)
+    assert live["stats"][(str(link_id), date(2026, 5, 4))]["clicks"] == 2
+    assert live["stats"][(str(link_id), date(2026, 5, 4))]["unique_clicks"] == 1
+    after_midnight = live["stats"][(str(link_id), date(2026, 5, 5))]
+    assert (after_midnight["clicks"], after_midnight["unique_clicks"], after_midnight["bot_clicks"]) == (1, 1, 1)
+    assert live == recounted(app)
+
+
+def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app, client, owner):
+    link = create_link(app, owner)
+    with time_machine.travel(DAY_ONE, tick=False):
+        tracking = visit(client, link["short_code"])
+        convert(client, link["id"], tracking, "purchase", 20)
+    with app.app_context():
+        db.session.execute(delete(ConversionEvent))
+        db.session.commit()
+        recount_daily_stats([link["id"]])
+    after = snapshot(app)
+    assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["purchase_count"] == 0
+    assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["clicks"] == 1
+    assert after["lags"] == {}
+    with app.app_context():
+        db.session.delete(db.session.get(CampaignLink, link["id"]))
+        db.session.commit()
+    assert snapshot(app) == {"stats": {}, "lags": {}}
+
+
+def test_demo_data_arrives_with_its_aggregates(app):
+    from linktrack.demo import load_demo_data
+
+    with app.app_context():
+        counts = load_demo_data(now=DAY_ONE)
+    live = snapshot(app)
+    assert sum(row["clicks"] + row["bot_clicks"] for row in live["stats"].values()) == counts["clicks"]
+    assert sum(live["lags"].values()) == counts["conversions"]
+    assert live == recounted(app)
