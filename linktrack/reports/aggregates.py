@@ -13,6 +13,7 @@ one visitor and type recorded at the same instant by two processes may both coun
 visitor's first; a recount settles it.
 """
 
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import date
@@ -41,15 +42,19 @@ def utc_day(column, dialect_name: str):
 
 def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) -> None:
     """Add `rows` to `table`: insert new keys, add every other column to existing ones."""
-    if not rows:
-        return
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table)
-    added = [name for name in rows[0] if name not in keys and name != "user_id"]
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in added}
+    if rows:
+        connection.execute(_upsert_statement(connection.dialect.name, table.name, tuple(keys), tuple(rows[0])), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...], columns: tuple[str, ...]):
+    """Built once per shape: constructing the ON CONFLICT clause cost more than running it."""
+    table = {STATS.name: STATS, LAGS.name: LAGS}[table_name]
+    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+    added = [name for name in columns if name not in keys and name != "user_id"]
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in added}
     )
-    connection.execute(statement, rows)
 
 
 def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> None:
@@ -115,18 +120,6 @@ def count_conversion(
                 "conversions": 1,
             }
         ],
-    )
-
-
-def is_first_of_type(tracking_id: uuid.UUID, event_type: str) -> bool:
-    """Whether this visitor has no conversion of this type yet (asked before adding one)."""
-    return (
-        db.session.scalar(
-            select(ConversionEvent.id)
-            .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == event_type)
-            .limit(1)
-        )
-        is None
     )
 
 

@@ -21,7 +21,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..formatting import money
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
-from ..reports.aggregates import count_conversion, is_first_of_type
+from ..reports.aggregates import count_conversion
 
 SECONDS_PER_DAY = 86_400
 REVENUE_WARNING_THRESHOLD = Decimal("10000")
@@ -172,6 +172,21 @@ def find_click(tracking_id: uuid.UUID) -> tuple[ClickEvent, CampaignLink] | None
     return (row[0], row[1]) if row else None
 
 
+def _click_for_conversion(tracking_id: uuid.UUID, event_type: str) -> tuple[ClickEvent, CampaignLink, bool] | None:
+    """The click, its link, and whether this would be the visitor's first conversion of this type: one query."""
+    has_type = (
+        select(ConversionEvent.id)
+        .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == event_type)
+        .exists()
+    )
+    row = db.session.execute(
+        select(ClickEvent, CampaignLink, ~has_type)
+        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
+        .where(ClickEvent.tracking_id == tracking_id)
+    ).first()
+    return (row[0], row[1], bool(row[2])) if row else None
+
+
 def _stored(tracking_id: uuid.UUID, event_id: str) -> ConversionEvent | None:
     return db.session.scalar(
         select(ConversionEvent).where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_id == event_id)
@@ -192,10 +207,10 @@ def record_conversion(
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
     """
     request = validate_conversion(body)
-    found = find_click(request.tracking_id)
+    found = _click_for_conversion(request.tracking_id, request.event_type)
     if found is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
-    click, link = found
+    click, link, first_of_type = found
     if link.id != request.campaign_link_id:
         raise ApiError(
             422, "tracking_id_link_mismatch", "This tracking id belongs to another campaign link.", "campaign_link_id"
@@ -207,11 +222,11 @@ def record_conversion(
         raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
 
     now = now or utcnow()
-    if request.event_id and (existing := _stored(request.tracking_id, request.event_id)):
-        return RecordedConversion(existing, click, link, days_since_click(click.clicked_at, now), [], created=False)
-
     days = days_since_click(click.clicked_at, now)
     if days > link.attribution_window_days:
+        # A replay of an event stored while the window was open still answers with it.
+        if request.event_id and (existing := _stored(request.tracking_id, request.event_id)):
+            return RecordedConversion(existing, click, link, days, [], created=False)
         raise ApiError(
             422,
             "attribution_window_expired",
@@ -219,7 +234,6 @@ def record_conversion(
             "tracking_id",
         )
 
-    first_of_type = is_first_of_type(request.tracking_id, request.event_type)
     conversion = ConversionEvent(
         tracking_id=request.tracking_id,
         campaign_link_id=link.id,
@@ -245,7 +259,9 @@ def record_conversion(
     try:
         db.session.commit()
     except IntegrityError:
-        # Two copies of the same event raced; the other one won and is the stored one.
+        # A replay (or two copies of one event racing): the unique (tracking_id, event_id) index
+        # refused the copy, and the conversion stored first is the answer. Checking before the
+        # INSERT would cost every first delivery a query; replays are the rare case.
         db.session.rollback()
         existing = _stored(request.tracking_id, request.event_id) if request.event_id else None
         if existing is None:

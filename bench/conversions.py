@@ -1,0 +1,258 @@
+"""Benchmark: accepted conversions per second on PostgreSQL, at 32 connections.
+
+    .venv/bin/python -m bench.conversions [--duration 20] [--connections 32] [--workers 4]
+
+Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_CONVERSIONS_DATABASE_URL,
+default postgresql://postgres@127.0.0.1:5432/bench_conversions: created if missing and emptied),
+seeds one creator, one link and enough clicks, then drives POST /api/conversions with wrk for a
+fixed time: every request is a purchase from the landing page's origin for a different click,
+with its own event id, so every answered 201 must be a new row. Rate limiting stays on (memory
+storage, as with no Redis) with limits raised above the load, since all of it comes from one IP.
+Prints accepted conversions/s, p50, p99, the 201s, other answers, and the rows counted afterwards.
+Target (issue 4): at least 1,000 accepted conversions/s on a 2-CPU machine.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench.redirect import free_port, rps, wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_conversions"
+ORIGIN = "https://academy.example.com"
+CLICKS_PER_THREAD = 1_000_000  # tracking ids are numbered; each wrk thread uses its own range
+WARM_UP_SECONDS = 3
+
+# Tracking ids are UUIDs made from a number, so Lua can write them without a table of 200k strings.
+WRK_SCRIPT = """
+local link_id = "%(link_id)s"
+local threads = {}
+local thread_number = 0
+
+function setup(thread)
+  thread:set("offset", thread_number * %(per_thread)d + %(start)d)
+  thread_number = thread_number + 1
+  table.insert(threads, thread)
+end
+
+function init(args) counter = 0; created = 0; others = 0 end
+
+function request()
+  counter = counter + 1
+  local n = offset + counter
+  local body = string.format(
+    '{"tracking_id":"00000000-0000-4000-8000-%%012x","campaign_link_id":"%%s","event_type":"purchase",'
+    .. '"revenue_amount":"49.99","event_id":"bench-%%d"}', n, link_id, n)
+  return wrk.format("POST", "/api/conversions",
+    {["Content-Type"] = "application/json", ["Origin"] = "%(origin)s"}, body)
+end
+
+function response(status, headers, body)
+  if status == 201 then created = created + 1 else others = others + 1 end
+end
+
+function done(summary, latency, requests)
+  local c, o = 0, 0
+  for _, thread in ipairs(threads) do
+    c = c + thread:get("created")
+    o = o + thread:get("others")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "redirects": %%d, "others": %%d, '
+    .. '"p50_us": %%d, "p99_us": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, c, o, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+# The app gunicorn serves: linktrack as configured by the environment, limits above the load.
+APP_MODULE = """
+from linktrack import create_app
+app = create_app({"CONVERSION_RATE_LIMIT_PER_IP": "10000000 per minute"})
+"""
+
+
+def tracking_id(number: int) -> str:
+    return f"00000000-0000-4000-8000-{number:012x}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--clicks-per-thread", type=int, default=150_000, help="clicks seeded per wrk thread")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    database_url = os.environ.get("BENCH_CONVERSIONS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    link_id = prepare_database(database_url, args.threads, args.clicks_per_thread)
+    print(f"{os.cpu_count()} CPUs; gunicorn --workers {args.workers} (sync); wrk -t{args.threads} -c{args.connections}")
+    print(
+        f"{args.rounds} rounds of -d{args.duration}s after a {WARM_UP_SECONDS}s warm-up; PostgreSQL database "
+        f"{make_url(database_url).database}\n"
+    )
+    print(f"{'':12}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'201s':>9}{'other':>7}{'errors':>8}{'rows':>9}")
+    results, start = [], 0
+    for number in range(1, args.rounds + 1):
+        result, start = run_round(database_url, link_id, start, args)
+        results.append(result)
+        print(
+            f"{number:<12}{rps(result) * result['redirects'] / max(result['requests'], 1):>12.0f}"
+            f"{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}{result['redirects']:>9}"
+            f"{result['others']:>7}{result['socket_errors']:>8}{result['stored']:>9}"
+        )
+    accepted = statistics.median(rps(r) * r["redirects"] / max(r["requests"], 1) for r in results)
+    p99 = statistics.median(r["p99_us"] for r in results) / 1000
+    created = sum(r["redirects"] for r in results)
+    stored = sum(r["stored"] for r in results)
+    print(f"\nmedian: {accepted:.0f} accepted conversions/s (target >= 1000), p99 {p99:.1f} ms")
+    print(f"rows: {created} answered 201, {stored} rows stored ({'all stored' if stored >= created else 'MISSING'})")
+
+
+def prepare_database(url: str, threads: int, clicks_per_thread: int) -> str:
+    """Create and empty the database, migrate it, seed a creator, a link and numbered clicks."""
+    from flask_migrate import upgrade
+    from sqlalchemy import MetaData, create_engine
+
+    from linktrack import create_app
+    from linktrack.config import normalise_database_url
+    from linktrack.extensions import db
+    from linktrack.models import CampaignLink, User
+
+    target = make_url(url)
+    with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname="postgres") as admin:
+        admin.autocommit = True
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone():
+            admin.execute(f'CREATE DATABASE "{target.database}"')
+    sqlalchemy_url = normalise_database_url(url)
+    engine = create_engine(sqlalchemy_url)
+    with engine.begin() as connection:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+    engine.dispose()
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url, "SECRET_KEY": "bench", "TESTING": True})
+    with app.app_context():
+        upgrade()
+        user = User(email="bench@example.com", password_hash="!")
+        db.session.add(user)
+        db.session.flush()
+        link = CampaignLink(
+            user_id=user.id,
+            short_code="benchconv",
+            video_id="dQw4w9WgXcQ",
+            video_url="https://youtu.be/dQw4w9WgXcQ",
+            destination_url=f"{ORIGIN}/course",
+            campaign="bench",
+            allowed_origins=[ORIGIN],
+        )
+        db.session.add(link)
+        db.session.commit()
+        link_id = str(link.id)
+        db.engine.dispose()
+
+    clicked_at = datetime.now(timezone.utc) - timedelta(days=1)
+    started = time.monotonic()
+    columns = "id, campaign_link_id, tracking_id, is_bot, is_unique, clicked_at"
+    with (
+        psycopg.connect(host=target.host, port=target.port, user=target.username, dbname=target.database) as conn,
+        conn.cursor().copy(f"COPY click_events ({columns}) FROM STDIN") as copy,
+    ):
+        for thread in range(threads):
+            for n in range(1, clicks_per_thread + 1):
+                number = thread * CLICKS_PER_THREAD + n
+                copy.write_row((tracking_id(number), link_id, tracking_id(number), False, True, clicked_at))
+    print(f"seeded {threads * clicks_per_thread:,} clicks in {time.monotonic() - started:.1f} s")
+    return link_id
+
+
+def run_round(database_url: str, link_id: str, start: int, args) -> tuple[dict, int]:
+    """One warm-up and one measured wrk run against a fresh gunicorn. Returns the figures and the next start."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "bench_conversions_app.py").write_text(APP_MODULE)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench",
+            "REDIS_URL": "",
+            "PYTHONPATH": f"{ROOT}:{scratch}",
+        }
+        gunicorn = [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "sync",
+            "--log-level",
+            "warning",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ]
+        server = subprocess.Popen([*gunicorn, "bench_conversions_app:app"], cwd=ROOT, env=env, start_new_session=True)
+        try:
+            wait_for_script(port)
+            wrk(port, write_script(scratch, link_id, start, args), WARM_UP_SECONDS, args)
+            start += slice_size(args)  # the measured run uses tracking ids the warm-up did not touch
+            time.sleep(1)
+            before = count_rows(database_url)
+            result = wrk(port, write_script(scratch, link_id, start, args), args.duration, args)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+    result["stored"] = count_rows(database_url) - before
+    return result, start + slice_size(args)
+
+
+def slice_size(args) -> int:
+    """Clicks per thread each wrk run may use: the seeded ones shared out over every run."""
+    return args.clicks_per_thread // (2 * args.rounds)
+
+
+def write_script(directory: str, link_id: str, start: int, args) -> str:
+    path = Path(directory) / f"post-{start}.lua"
+    path.write_text(
+        WRK_SCRIPT % {"link_id": link_id, "per_thread": CLICKS_PER_THREAD, "start": start, "origin": ORIGIN}
+    )
+    return str(path)
+
+
+def wait_for_script(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/conversions/script", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def count_rows(url: str) -> int:
+    target = make_url(url)
+    with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname=target.database) as conn:
+        return conn.execute("SELECT count(*) FROM conversion_events").fetchone()[0]
+
+
+if __name__ == "__main__":
+    main()
