@@ -149,44 +149,40 @@ def _only(column, link_ids):
     return column.in_(link_ids) if link_ids is not None else literal(True)
 
 
+def _counter_columns(click_values, per_type) -> list:
+    """The COUNTERS columns in their order: the three click counts, then per event type the
+    (count, visitors, revenue) that `per_type(event_type)` gives."""
+    values = [*click_values, *(value for event_type in EVENT_TYPES for value in per_type(event_type))]
+    return [value.label(name) for value, name in zip(values, COUNTERS, strict=True)]
+
+
 def _stats_from_events(dialect_name: str, link_ids):
     """One row per link and day: clicks, conversions and first conversions, summed from a UNION ALL."""
     zero, money_zero = literal(0, Integer), literal(Decimal("0"))
+    no_clicks = (zero, zero, zero)
+
     clicks = select(
         ClickEvent.campaign_link_id.label("link_id"),
         utc_day(ClickEvent.clicked_at, dialect_name).label("day"),
-        case((~ClickEvent.is_bot, 1), else_=0).label("clicks"),
-        case((and_(~ClickEvent.is_bot, ClickEvent.is_unique), 1), else_=0).label("unique_clicks"),
-        case((ClickEvent.is_bot, 1), else_=0).label("bot_clicks"),
-        *[
-            value
-            for event_type in EVENT_TYPES
-            for value in (
-                zero.label(f"{event_type}_count"),
-                zero.label(f"{event_type}_visitors"),
-                money_zero.label(f"{event_type}_revenue"),
-            )
-        ],
+        *_counter_columns(
+            (
+                case((~ClickEvent.is_bot, 1), else_=0),
+                case((and_(~ClickEvent.is_bot, ClickEvent.is_unique), 1), else_=0),
+                case((ClickEvent.is_bot, 1), else_=0),
+            ),
+            lambda event_type: (zero, zero, money_zero),
+        ),
     ).where(_only(ClickEvent.campaign_link_id, link_ids))
+
+    def conversion_values(event_type):
+        is_type = ConversionEvent.event_type == event_type
+        revenue = func.coalesce(ConversionEvent.revenue_amount, 0)
+        return case((is_type, 1), else_=0), zero, case((is_type, revenue), else_=money_zero)
 
     conversions = select(
         ConversionEvent.campaign_link_id.label("link_id"),
         utc_day(ConversionEvent.converted_at, dialect_name).label("day"),
-        zero.label("clicks"),
-        zero.label("unique_clicks"),
-        zero.label("bot_clicks"),
-        *[
-            value
-            for event_type in EVENT_TYPES
-            for value in (
-                case((ConversionEvent.event_type == event_type, 1), else_=0).label(f"{event_type}_count"),
-                zero.label(f"{event_type}_visitors"),
-                case(
-                    (ConversionEvent.event_type == event_type, func.coalesce(ConversionEvent.revenue_amount, 0)),
-                    else_=money_zero,
-                ).label(f"{event_type}_revenue"),
-            )
-        ],
+        *_counter_columns(no_clicks, conversion_values),
     ).where(_only(ConversionEvent.campaign_link_id, link_ids))
 
     first = (
@@ -202,18 +198,10 @@ def _stats_from_events(dialect_name: str, link_ids):
     firsts = select(
         first.c.link_id,
         utc_day(first.c.first_at, dialect_name).label("day"),
-        zero.label("clicks"),
-        zero.label("unique_clicks"),
-        zero.label("bot_clicks"),
-        *[
-            value
-            for event_type in EVENT_TYPES
-            for value in (
-                zero.label(f"{event_type}_count"),
-                case((first.c.event_type == event_type, 1), else_=0).label(f"{event_type}_visitors"),
-                money_zero.label(f"{event_type}_revenue"),
-            )
-        ],
+        *_counter_columns(
+            no_clicks,
+            lambda event_type: (zero, case((first.c.event_type == event_type, 1), else_=0), money_zero),
+        ),
     )
     events = union_all(clicks, conversions, firsts).subquery()
     return (
