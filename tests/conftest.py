@@ -200,14 +200,18 @@ def make_link(app):
 
 @pytest.fixture
 def make_click(app):
-    """A click on a link stored directly; returns its tracking id as a string."""
+    """A click on a link stored directly, counted in the daily aggregates like a real one;
+    returns its tracking id as a string."""
 
     def make(link_id: str, **fields) -> str:
         from linktrack.models import ClickEvent
+        from linktrack.reports.aggregates import count_clicks
 
         with app.app_context():
             click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
             db.session.add(click)
+            db.session.flush()
+            count_clicks(db.session.connection(), [click.tracking_id])
             db.session.commit()
             return str(click.tracking_id)
 
