@@ -12,7 +12,13 @@ from .config import Config, dev_secret_key
 __all__ = ["create_app"]
 
 # The signed-in navigation: (endpoint, label).
-NAV_ITEMS = [("reports.dashboard", "Dashboard"), ("links.index", "Links"), ("auth.settings", "Settings")]
+NAV_ITEMS = [
+    ("reports.dashboard", "Dashboard"),
+    ("links.index", "Links"),
+    ("reports.funnel", "Funnel"),
+    ("reports.revenue", "Revenue"),
+    ("auth.settings", "Settings"),
+]
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..models import CampaignLink
+from ..reports import queries as reports
 from . import service
 from .forms import LinkForm
 
@@ -79,6 +80,7 @@ def detail(link_id: uuid.UUID):
         status=service.link_status(link),
         clicks=service.count_clicks(link.id),
         qr_svg=Markup(service.qr_svg_inline(link)),
+        recent=reports.link_figures(link, reports.default_range()),
     )
 
 

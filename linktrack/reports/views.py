@@ -1,11 +1,49 @@
-"""Pages a creator reads: the home page and the dashboard."""
+"""Pages a creator reads: the home page, the dashboard, a link's report, the funnel and revenue tables.
 
-from flask import Blueprint, redirect, render_template, url_for
+Views parse the query string and call one query function each; queries.py owns every figure.
+"""
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
-from . import queries
+from ..links import service as links_service
+from . import charts, queries
 
 bp = Blueprint("reports", __name__)
+
+CSV_FLUSH_ROWS = 200
+
+
+def _date_range(first_day: Callable[[], date | None]) -> tuple[queries.DateRange, queries.RangeInvalid | None]:
+    """The asked-for range, or the default one and the reason the asked-for one was refused."""
+    try:
+        return queries.parse_date_range(request.args, first_day=first_day), None
+    except queries.RangeInvalid as exc:
+        return queries.default_range(), exc
+
+
+def _page(template: str, error: queries.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):
+    """A report page; a refused range shows its message with the default range's figures, as a 400.
+
+    `page_url(args)` links to this page again with other query arguments (presets, sorts).
+    """
+    route = route or {}
+    html = render_template(
+        template,
+        range_error=error,
+        charts=charts,
+        queries=queries,
+        granularity=queries.granularity(context["date_range"]),
+        page_url=lambda args: url_for(endpoint, **route, **args),
+        **context,
+    )
+    return html, 400 if error else 200
 
 
 @bp.get("/")
@@ -18,5 +56,101 @@ def index():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    summary = queries.dashboard_summary(current_user.id)
-    return render_template("reports/dashboard.html", summary=summary)
+    date_range, error = _date_range(lambda: queries.first_day_with_data(current_user.id))
+    summary = queries.dashboard_summary(current_user.id, date_range)
+    return _page("reports/dashboard.html", error, "reports.dashboard", summary=summary, date_range=date_range)
+
+
+@bp.get("/links/<uuid:link_id>/report")
+@login_required
+def link_report(link_id: uuid.UUID):
+    link = links_service.get_link(current_user.id, link_id)
+    if link is None:
+        abort(404)
+    date_range, error = _date_range(lambda: queries.first_day_of_link(link.id))
+    report = queries.link_report(link, date_range)
+    return _page(
+        "reports/link.html",
+        error,
+        "reports.link_report",
+        {"link_id": link.id},
+        report=report,
+        link=link,
+        date_range=date_range,
+        status=links_service.link_status(link),
+        short_url=links_service.short_url(link.short_code),
+    )
+
+
+def _table(name: str) -> tuple[queries.TableSpec, queries.TableQuery, queries.RangeInvalid | None]:
+    spec = queries.TABLES[name]
+    date_range, error = _date_range(lambda: queries.first_day_with_data(current_user.id))
+    return spec, queries.parse_table_query(spec, request.args, date_range), error
+
+
+def _table_page(name: str):
+    spec, query, error = _table(name)
+    videos, campaigns = queries.filter_options(current_user.id)
+    return _page(
+        "reports/table.html",
+        error,
+        f"reports.{name}",
+        spec=spec,
+        query=query,
+        date_range=query.date_range,
+        rows=list(queries.table_rows(current_user.id, spec, query)),
+        totals=queries.table_totals(current_user.id, query),
+        videos=videos,
+        campaigns=campaigns,
+        has_links=bool(videos),
+    )
+
+
+def _table_csv(name: str):
+    """The table as CSV, written row by row as the database hands them over (never all in memory)."""
+    spec, query, error = _table(name)
+    if error:
+        abort(400, error.message)
+    user_id = current_user.id
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        records = queries.csv_records(spec, query, queries.table_rows(user_id, spec, query, stream=True))
+        for count, record in enumerate(records, start=1):
+            writer.writerow(record)
+            if count % CSV_FLUSH_ROWS == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"linktrack-{name}-by-{query.group}-{query.date_range.start}-to-{query.date_range.end}.csv"
+    response = current_app.response_class(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/reports/funnel")
+@login_required
+def funnel():
+    return _table_page("funnel")
+
+
+@bp.get("/reports/revenue")
+@login_required
+def revenue():
+    return _table_page("revenue")
+
+
+@bp.get("/reports/funnel.csv")
+@login_required
+def funnel_csv():
+    return _table_csv("funnel")
+
+
+@bp.get("/reports/revenue.csv")
+@login_required
+def revenue_csv():
+    return _table_csv("revenue")
