@@ -10,6 +10,7 @@ from pages import visible_text
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent, utcnow
+from linktrack.reports.aggregates import recount_daily_stats
 
 
 def add_link_with_activity(app, user_id, short_code, campaign, clicks, purchase=None):
@@ -48,6 +49,7 @@ def add_link_with_activity(app, user_id, short_code, campaign, clicks, purchase=
                 )
             )
         db.session.commit()
+        recount_daily_stats([link.id])  # rows stored directly, so their aggregates are rebuilt by hand
 
 
 def stat(html: str, label: str) -> str:
