@@ -54,6 +54,17 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
     CLICK_FLUSH_SECONDS = 0.05  # clicks are written in batches this often; 0: in each request (click_writer.py)
+    JOBS_SWEEP_SECONDS = 60  # no-Redis mode: due pending jobs run at most this often, at the next enqueue
+    CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
+    IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
+    CLEANUP_BATCH_SIZE = 1000  # rows per cleanup transaction, so no lock is held for long
+    FORWARDING_KEY = None  # encrypts destination credentials; derived from SECRET_KEY when unset
+    FACEBOOK_GRAPH_URL = "https://graph.facebook.com/v21.0"
+    GA4_MP_URL = "https://www.google-analytics.com/mp/collect"
+    FORWARDING_TIMEOUT_SECONDS = 10
+    FORWARDING_MAX_ATTEMPTS = 6  # the first try and 5 retries: 1, 2, 4, 8, 16 minutes apart
+    FORWARDING_RETRY_BASE_SECONDS = 60
+    FORWARDING_PAUSE_AFTER_FAILURES = 10  # consecutive deliveries that finally failed before a pause
 
     @classmethod
     def from_environ(cls, environ=os.environ) -> dict:
@@ -71,6 +82,11 @@ class Config:
             values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
         if environ.get("TRUST_PROXY_HOPS"):
             values["TRUST_PROXY_HOPS"] = int(environ["TRUST_PROXY_HOPS"])
+        if environ.get("CLICK_PII_RETENTION_DAYS"):
+            values["CLICK_PII_RETENTION_DAYS"] = int(environ["CLICK_PII_RETENTION_DAYS"])
+        for name in ("FORWARDING_KEY", "FACEBOOK_GRAPH_URL", "GA4_MP_URL"):
+            if environ.get(name):
+                values[name] = environ[name]
         if "RATELIMIT_ENABLED" in environ:
             values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
         return values

@@ -1,12 +1,19 @@
 """Periodic jobs as data, read by `rq cron linktrack.cron` (Procfile `cron`).
 
-Each entry is (job function, RQ queue, interval in seconds). Jobs take ids, not objects,
-and open their own app context (see jobs.py once it exists).
+Each entry is (job function, RQ queue, schedule): an interval in seconds or a cron string.
+Jobs take ids, not objects, and open their own app context (jobs.py).
 """
 
 from rq import cron
 
-PERIODIC_JOBS: list[tuple] = []
+from . import jobs
 
-for func, queue_name, interval in PERIODIC_JOBS:
-    cron.register(func, queue_name, interval=interval)
+PERIODIC_JOBS: list[tuple] = [
+    # Pending work (Redis was down, or a retry is due) goes back on the queue within a minute.
+    (jobs.run_due_jobs, jobs.QUEUE_NAME, {"interval": 60}),
+    # Attribution cleanup for every creator, nightly (UTC), outside the busy hours.
+    (jobs.cleanup_all_creators, jobs.QUEUE_NAME, {"cron": "17 3 * * *"}),
+]
+
+for func, queue_name, schedule in PERIODIC_JOBS:
+    cron.register(func, queue_name, **schedule)

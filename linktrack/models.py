@@ -71,6 +71,8 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Days a valid conversion is kept; None keeps conversions for good (cleanup removes none of them).
+    conversion_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     links: Mapped[list["CampaignLink"]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -243,3 +245,16 @@ class LinkDailyLag(db.Model):
     days_since_click: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     conversions: Mapped[int] = _counter()
+
+
+class PendingJob(db.Model):
+    """A job kept in the database until it can run: enqueued while Redis was down, or due later
+    with no Redis to schedule it (linktrack.jobs.run_due_jobs runs or re-enqueues it)."""
+
+    __tablename__ = "pending_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    args: Mapped[list] = mapped_column(JSONType, default=list, nullable=False)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -1,8 +1,8 @@
 """Account forms. Every field says exactly what is wrong with it, next to the field."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -93,4 +93,16 @@ class ApiKeyForm(FlaskForm):
             Length(max=100, message="Keep the name under 100 characters."),
         ],
         description="Where you will use it, so you know which key to revoke later.",
+    )
+
+
+class ConversionRetentionForm(FlaskForm):
+    retention_days = IntegerField(
+        "Keep conversions for (days)",
+        validators=[
+            Optional(),
+            NumberRange(min=30, max=3650, message="Use between 30 and 3650 days, or leave it empty."),
+        ],
+        description="Empty keeps them for good. With a number, the nightly cleanup removes older conversions "
+        "and their revenue from your reports.",
     )

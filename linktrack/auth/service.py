@@ -65,6 +65,12 @@ def change_password(user: User, new_password: str) -> None:
     db.session.commit()
 
 
+def set_conversion_retention(user: User, days: int | None) -> None:
+    """None keeps valid conversions for good; a number lets cleanup remove older ones."""
+    user.conversion_retention_days = days
+    db.session.commit()
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

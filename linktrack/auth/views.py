@@ -6,7 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..api import api_blueprint
 from ..extensions import limiter
 from . import service
-from .forms import ApiKeyForm, ChangePasswordForm, LoginForm, RegisterForm
+from .forms import ApiKeyForm, ChangePasswordForm, ConversionRetentionForm, LoginForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
 api = api_blueprint("auth_api", __name__)
@@ -88,11 +88,13 @@ def settings():
     return _render_settings()
 
 
-def _render_settings(password_form=None, key_form=None, new_key=None, status=200):
+def _render_settings(password_form=None, key_form=None, new_key=None, retention_form=None, status=200):
     return (
         render_template(
             "auth/settings.html",
             password_form=password_form or ChangePasswordForm(formdata=None),
+            retention_form=retention_form
+            or ConversionRetentionForm(formdata=None, retention_days=current_user.conversion_retention_days),
             key_form=key_form or ApiKeyForm(formdata=None),
             api_keys=service.list_api_keys(current_user),
             new_key=new_key,
@@ -133,6 +135,23 @@ def revoke_api_key(key_id: int):
     else:
         flash("No such API key.", "error")
     return redirect(url_for("auth.settings"))
+
+
+@bp.route("/settings/retention", methods=["POST"])
+@login_required
+def change_conversion_retention():
+    form = ConversionRetentionForm()
+    if form.validate_on_submit():
+        service.set_conversion_retention(current_user, form.retention_days.data)
+        if form.retention_days.data is None:
+            flash("Conversions are kept for good.", "success")
+        else:
+            flash(
+                f"Conversions older than {form.retention_days.data} days will be removed by the nightly cleanup.",
+                "success",
+            )
+        return redirect(url_for("auth.settings"))
+    return _render_settings(retention_form=form, status=422)
 
 
 @api.get("/me")

@@ -139,3 +139,12 @@ def funnel(campaign_link_id: str):
 def types(campaign_link_id: str):
     link = _owned_link_or_404(campaign_link_id)
     return reports.types_json(link, _report_range(link))
+
+
+@bp.post("/cleanup")
+@login_required
+def cleanup():
+    """Run the attribution cleanup on the caller's own data now; the nightly job does everyone's."""
+    from .cleanup import run_cleanup
+
+    return run_cleanup(current_user.id).as_dict()

@@ -1,0 +1,176 @@
+"""Every background job, and `enqueue()`: the only way to start one (DESIGN.md §7).
+
+- REDIS_URL set: the job goes on the RQ queue `default`; `rq worker` runs it (Procfile `worker`).
+- REDIS_URL unset: the job runs inline, right away (callers enqueue after their commit), and
+  due pending jobs are swept at most every JOBS_SWEEP_SECONDS on the way.
+- Redis down: the job is written to `pending_jobs`; `run_due_jobs` (every minute from
+  `rq cron linktrack.cron`) re-enqueues it once Redis answers, so no work is lost.
+
+A failing job never fails the request that enqueued it. Jobs take ids (strings), not objects,
+and run in an app context: the caller's when there is one (inline mode, tests), otherwise one
+app built once per worker process with create_app(). Importing this module builds nothing.
+"""
+
+import functools
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime, timedelta
+
+from flask import current_app, has_app_context
+from redis.exceptions import RedisError
+from rq import Queue
+from sqlalchemy import delete, select
+
+from .extensions import db, redis_connection
+from .models import PendingJob, utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "default"
+JOB_TIMEOUT_SECONDS = 600
+PENDING_BATCH = 500
+
+JOBS: dict[str, Callable] = {}
+_worker_app = None
+
+
+def _job_context():
+    """The app context a job runs in: the caller's, or the worker process's own app."""
+    if has_app_context():
+        return nullcontext()
+    global _worker_app
+    if _worker_app is None:
+        from . import create_app
+
+        _worker_app = create_app()
+    return _worker_app.app_context()
+
+
+def job(func: Callable) -> Callable:
+    """Declare a job: it runs inside an app context and can be named in enqueue() and pending_jobs."""
+
+    @functools.wraps(func)
+    def run(*args):
+        with _job_context():
+            return func(*args)
+
+    JOBS[func.__name__] = run
+    return run
+
+
+def enqueue(func: Callable, *args, at: datetime | None = None) -> str:
+    """Start `func(*args)` now (or at `at`); answers how: "queued", "inline" or "pending".
+
+    Never raises for a Redis or job failure: the caller's request has already committed its work.
+    """
+    name = func.__name__
+    if JOBS.get(name) is not func:
+        raise ValueError(f"{name} is not a job declared in linktrack.jobs")
+    redis = redis_connection()
+    if redis is None:
+        if at is not None and at > utcnow():
+            _record_pending(name, args, at)
+            return "pending"
+        _sweep_if_due()
+        _run_inline(name, args)
+        return "inline"
+    try:
+        _push(redis, name, args, at)
+    except RedisError as exc:
+        log.warning("Redis refused job %s%r (%s); kept in pending_jobs", name, args, exc)
+        _record_pending(name, args, at or utcnow())
+        return "pending"
+    return "queued"
+
+
+def _push(redis, name: str, args: tuple, at: datetime | None) -> None:
+    queue = Queue(QUEUE_NAME, connection=redis)
+    target = f"{__name__}.{name}"
+    if at is not None and at > utcnow():
+        queue.enqueue_at(at, target, *args, job_timeout=JOB_TIMEOUT_SECONDS)
+    else:
+        queue.enqueue(target, *args, job_timeout=JOB_TIMEOUT_SECONDS)
+
+
+def _record_pending(name: str, args: tuple, run_after: datetime) -> None:
+    """Keep the job in the database, in a transaction of its own (the caller's has committed)."""
+    try:
+        db.session.add(PendingJob(job_name=name, args=list(args), run_after=run_after))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not keep job %s%r in pending_jobs either", name, args)
+
+
+def _run_inline(name: str, args) -> None:
+    try:
+        JOBS[name](*args)
+    except Exception:
+        db.session.rollback()
+        log.exception("inline job %s%r failed", name, args)
+
+
+def _sweep_if_due() -> None:
+    """No-Redis mode has no cron: the next enqueue after JOBS_SWEEP_SECONDS runs what is due."""
+    state = current_app.extensions.setdefault("linktrack_jobs", {})
+    now = utcnow()
+    last = state.get("last_sweep")
+    if last is not None and now - last < timedelta(seconds=current_app.config["JOBS_SWEEP_SECONDS"]):
+        return
+    state["last_sweep"] = now
+    try:
+        run_due_jobs()
+    except Exception:
+        db.session.rollback()
+        log.exception("sweeping pending jobs failed")
+
+
+def _claim(pending_id: int) -> bool:
+    """Take one pending job: only the process whose DELETE removed the row runs it."""
+    claimed = db.session.execute(delete(PendingJob).where(PendingJob.id == pending_id)).rowcount == 1
+    db.session.commit()
+    return claimed
+
+
+# ---- the jobs --------------------------------------------------------------------------------
+
+
+@job
+def run_due_jobs() -> dict:
+    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due."""
+    redis = redis_connection()
+    now = utcnow()
+    due = db.session.execute(
+        select(PendingJob.id, PendingJob.job_name, PendingJob.args)
+        .where(PendingJob.run_after <= now)
+        .order_by(PendingJob.run_after, PendingJob.id)
+        .limit(PENDING_BATCH)
+    ).all()
+    db.session.commit()
+    done = 0
+    for pending_id, name, args in due:
+        if name not in JOBS:
+            log.error("pending job %s names no job; dropped", name)
+            _claim(pending_id)
+            continue
+        if redis is not None:
+            try:
+                _push(redis, name, tuple(args), None)
+            except RedisError:
+                log.warning("Redis still refuses jobs; %d left in pending_jobs", len(due) - done)
+                break
+            db.session.execute(delete(PendingJob).where(PendingJob.id == pending_id))
+            db.session.commit()
+        elif _claim(pending_id):
+            _run_inline(name, tuple(args))
+        done += 1
+    return {"pending_jobs_run": done}
+
+
+@job
+def cleanup_all_creators() -> dict:
+    """Periodic (cron.py): attribution cleanup for every creator; the counts are the job's result."""
+    from .tracking.cleanup import run_cleanup
+
+    return run_cleanup().as_dict()

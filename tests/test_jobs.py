@@ -1,0 +1,152 @@
+"""Jobs (DESIGN.md §7): RQ on real Redis with real workers, the inline mode, and Redis down at enqueue."""
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import time_machine
+from rq import Queue, SimpleWorker
+from rq.cron import CronScheduler
+from sqlalchemy import func, select
+
+from linktrack import jobs
+from linktrack.extensions import db
+from linktrack.models import ConversionEvent, PendingJob
+from tests.redirect_support import create_link, update_link
+from tests.test_aggregates import convert
+from tests.test_cleanup import click_from_youtube
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_DOWN = "redis://127.0.0.1:1/0"
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def out_of_window_conversion(app, client, creator):
+    """A link with one conversion recorded on day 11 of a window later shortened to 10 days."""
+    link = create_link(app, creator()[0])
+    with time_machine.travel(T0, tick=False):
+        tracking_id = click_from_youtube(client, link["short_code"])
+    with time_machine.travel(T0 + timedelta(days=11), tick=False):
+        convert(client, link["id"], tracking_id, "purchase", revenue="20.00")
+    update_link(app, link["id"], attribution_window_days=10)
+    return link["id"]
+
+
+def conversions(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(ConversionEvent))
+
+
+def pending(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(PendingJob.job_name)))
+
+
+def work(app, redis_client) -> None:
+    """A real RQ worker, in this process, until the queue is empty."""
+    with app.app_context():
+        queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+        SimpleWorker([queue], connection=redis_client).work(burst=True)
+
+
+def test_importing_the_jobs_and_the_cron_list_builds_no_app():
+    environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "FLASK_DEBUG")}
+    code = "import linktrack.jobs as j, linktrack.cron; assert j._worker_app is None; print(len(j.JOBS))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_cron_list_registers_the_cleanup_and_the_pending_sweep(
+    make_app, redis_client, redis_url, out_of_window_conversion
+):
+    scheduler = CronScheduler(connection=redis_client)
+    scheduler.load_config_from_file("linktrack.cron")
+    registered = {(cron_job.func_name, cron_job.queue_name) for cron_job in scheduler.get_jobs()}
+    assert registered == {
+        ("linktrack.jobs.cleanup_all_creators", "default"),
+        ("linktrack.jobs.run_due_jobs", "default"),
+    }
+
+    # What the scheduler enqueues when each is due, a worker runs.
+    for cron_job in scheduler.get_jobs():
+        cron_job.enqueue(redis_client)
+    app = make_app(REDIS_URL=redis_url)
+    assert conversions(app) == 1
+    work(app, redis_client)
+    assert conversions(app) == 0
+
+
+def test_with_redis_a_job_waits_for_the_worker(make_app, redis_client, redis_url, out_of_window_conversion):
+    app = make_app(REDIS_URL=redis_url)
+    with app.app_context():
+        assert jobs.enqueue(jobs.cleanup_all_creators) == "queued"
+    assert conversions(app) == 1
+    work(app, redis_client)
+    assert conversions(app) == 0
+    finished = Queue(jobs.QUEUE_NAME, connection=redis_client).finished_job_registry.get_job_ids()
+    assert len(finished) == 1
+
+
+def test_the_procfile_worker_command_runs_queued_jobs(
+    make_app, redis_client, redis_url, database_url, out_of_window_conversion
+):
+    app = make_app(REDIS_URL=redis_url)
+    with app.app_context():
+        assert jobs.enqueue(jobs.cleanup_all_creators) == "queued"
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    assert procfile["worker"] == "rq worker --url $REDIS_URL --with-scheduler default"
+    environment = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "worker-test"}
+    rq = str(Path(sys.executable).parent / "rq")
+    done = subprocess.run(
+        [rq, "worker", "--url", redis_url, "--with-scheduler", "--burst", "default"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Job OK" in done.stderr + done.stdout
+    assert conversions(app) == 0
+
+
+def test_without_redis_a_job_runs_inline(app, out_of_window_conversion):
+    with app.app_context():
+        assert jobs.enqueue(jobs.cleanup_all_creators) == "inline"
+    assert conversions(app) == 0
+
+
+def test_a_job_due_later_without_redis_runs_at_the_first_enqueue_after_it_is_due(app, out_of_window_conversion):
+    with time_machine.travel(T0 + timedelta(days=12), tick=False), app.app_context():
+        later = T0 + timedelta(days=12, minutes=5)
+        assert jobs.enqueue(jobs.cleanup_all_creators, at=later) == "pending"
+    assert pending(app) == ["cleanup_all_creators"] and conversions(app) == 1
+    with time_machine.travel(T0 + timedelta(days=12, minutes=6), tick=False), app.app_context():
+        jobs.enqueue(jobs.run_due_jobs)
+    assert pending(app) == [] and conversions(app) == 0
+
+
+def test_redis_down_at_enqueue_keeps_the_job_until_redis_is_back(
+    make_app, redis_client, redis_url, out_of_window_conversion
+):
+    down = make_app(REDIS_URL=REDIS_DOWN)
+    with down.app_context():
+        assert jobs.enqueue(jobs.cleanup_all_creators) == "pending"
+        jobs.run_due_jobs()  # still down: the sweep leaves it where it is
+    assert pending(down) == ["cleanup_all_creators"]
+
+    up = make_app(REDIS_URL=redis_url)
+    with up.app_context():
+        assert jobs.run_due_jobs() == {"pending_jobs_run": 1}
+    assert pending(up) == [] and conversions(up) == 1
+    work(up, redis_client)
+    assert conversions(up) == 0
+
+
+def test_only_declared_jobs_can_be_enqueued(app):
+    with app.app_context(), pytest.raises(ValueError):
+        jobs.enqueue(print)
