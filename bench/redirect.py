@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -117,34 +116,15 @@ def prepare_database(url: str) -> dict[str, list[str]]:
 
     Returns {short_code: [destination with UTM, link id]}, which the bare app serves too.
     """
-    from flask_migrate import upgrade
-    from sqlalchemy import MetaData, create_engine
-
-    from linktrack import create_app
-    from linktrack.config import normalise_database_url
     from linktrack.extensions import db
     from linktrack.links.urls import UTM_FIELDS, utm_destination
     from linktrack.models import CampaignLink, User
 
-    target = make_url(url)
-    with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname="postgres") as admin:
-        admin.autocommit = True
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{target.database}"')
+    from .common import rebuild_database
 
-    sqlalchemy_url = normalise_database_url(url)
-    engine = create_engine(sqlalchemy_url)
-    with engine.begin() as connection:
-        metadata = MetaData()
-        metadata.reflect(connection)
-        metadata.drop_all(connection)
-    engine.dispose()
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url, "SECRET_KEY": "bench-secret-key", "TESTING": True})
+    app = rebuild_database(url, {"TESTING": True})
     links = {}
     with app.app_context():
-        upgrade()
         user = User(email="bench@example.com", password_hash="!")
         db.session.add(user)
         db.session.flush()

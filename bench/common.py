@@ -1,0 +1,57 @@
+"""What the benchmarks share: a scratch PostgreSQL database, created when missing and rebuilt by the migrations."""
+
+import psycopg
+from flask import Flask
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.engine import make_url
+
+from linktrack import create_app
+from linktrack.config import normalise_database_url
+
+BENCH_SECRET_KEY = "bench-secret-key"
+
+
+def ensure_database(url: str) -> None:
+    """Create the database `url` names if it does not exist (connecting to the `postgres` database)."""
+    target = make_url(url)
+    with psycopg.connect(
+        host=target.host, port=target.port, user=target.username, password=target.password, dbname="postgres"
+    ) as admin:
+        admin.autocommit = True
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{target.database}"')
+
+
+def rebuild_database(url: str, config: dict | None = None) -> Flask:
+    """Create the database if needed, drop every table in it, migrate it (flask_migrate.upgrade).
+
+    Returns the app built on it (`config` laid over the bench settings), ready for an app context.
+    """
+    from flask_migrate import upgrade
+
+    ensure_database(url)
+    sqlalchemy_url = normalise_database_url(url)
+    engine = create_engine(sqlalchemy_url)
+    with engine.begin() as connection:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+    engine.dispose()
+
+    app = bench_app(url, config)
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def bench_app(url: str, config: dict | None = None) -> Flask:
+    """linktrack on `url` with a fixed secret and no Redis (jobs inline), as a benchmark needs it."""
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(url),
+            "SECRET_KEY": BENCH_SECRET_KEY,
+            "REDIS_URL": None,
+            **(config or {}),
+        }
+    )
