@@ -99,6 +99,7 @@ def _register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
     from .auth.service import install_login
     from .extensions import csrf, db, limiter, migrate
+    from .forwarding import models as forwarding_models  # noqa: F401
     from .sessions import SessionInterface
 
     db.init_app(app)
@@ -112,12 +113,13 @@ def _register_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .auth.views import api as auth_api
     from .auth.views import bp as auth_bp
+    from .forwarding.views import bp as forwarding_bp
     from .links.api import api as links_api
     from .links.views import bp as links_bp
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
 
-    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api):
+    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api, forwarding_bp):
         app.register_blueprint(blueprint)
 
     # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.

@@ -138,7 +138,8 @@ def _claim(pending_id: int) -> bool:
 
 @job
 def run_due_jobs() -> dict:
-    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due."""
+    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due,
+    and hand forwarding deliveries that lost their job back to the queue."""
     redis = redis_connection()
     now = utcnow()
     due = db.session.execute(
@@ -165,7 +166,9 @@ def run_due_jobs() -> dict:
         elif _claim(pending_id):
             _run_inline(name, tuple(args))
         done += 1
-    return {"pending_jobs_run": done}
+    from .forwarding.service import requeue_lost_deliveries
+
+    return {"pending_jobs_run": done, "deliveries_requeued": requeue_lost_deliveries()}
 
 
 @job
@@ -174,3 +177,19 @@ def cleanup_all_creators() -> dict:
     from .tracking.cleanup import run_cleanup
 
     return run_cleanup().as_dict()
+
+
+@job
+def forward_conversion(conversion_id: str) -> int:
+    """After a conversion's commit: one delivery job per destination that wants it."""
+    from .forwarding.service import fan_out
+
+    return fan_out(conversion_id)
+
+
+@job
+def deliver_forwarding(delivery_id: int) -> str:
+    """One try of one delivery; a retry is enqueued for later by the delivery itself."""
+    from .forwarding.service import deliver
+
+    return deliver(delivery_id)

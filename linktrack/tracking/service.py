@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import ApiError
 from ..extensions import db
 from ..formatting import money
+from ..forwarding.service import conversion_recorded
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..reports.aggregates import count_conversion
 
@@ -267,6 +268,7 @@ def record_conversion(
         if existing is None:
             raise
         return RecordedConversion(existing, click, link, days, [], created=False)
+    conversion_recorded(conversion.id)  # after the commit; never raises
     return RecordedConversion(conversion, click, link, days, request.warnings, created=True)
 
 
