@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -259,7 +259,7 @@ class Figures:
 
     @property
     def revenue_per_click(self) -> Decimal | None:
-        return (self.revenue / self.clicks).quantize(CENT) if self.clicks else None
+        return (self.revenue / self.clicks).quantize(CENT, rounding=ROUND_HALF_UP) if self.clicks else None
 
     @property
     def requests(self) -> int:
@@ -930,18 +930,17 @@ def recent_conversions(link_id: uuid.UUID, date_range: DateRange, limit: int = R
 
 def _click_breakdown(link_id: uuid.UUID, date_range: DateRange, column) -> list[tuple[str | None, int]]:
     """Counted clicks (bots left out) of one link in a range, per value of `column`."""
-    return list(
-        db.session.execute(
-            select(column, func.count())
-            .where(
-                ClickEvent.campaign_link_id == link_id,
-                ClickEvent.clicked_at >= date_range.start_at,
-                ClickEvent.clicked_at < date_range.end_before,
-                ~ClickEvent.is_bot,
-            )
-            .group_by(column)
-        ).tuples()
+    rows = db.session.execute(
+        select(column, func.count())
+        .where(
+            ClickEvent.campaign_link_id == link_id,
+            ClickEvent.clicked_at >= date_range.start_at,
+            ClickEvent.clicked_at < date_range.end_before,
+            ~ClickEvent.is_bot,
+        )
+        .group_by(column)
     )
+    return [(value, count) for value, count in rows]
 
 
 def _referrer_name(referrer: str | None) -> str:
