@@ -28,6 +28,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from bench.common import rebuild_database
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,31 +129,12 @@ def main() -> None:
 
 
 def prepare_database(url: str, threads: int, clicks_per_thread: int) -> str:
-    """Create and empty the database, migrate it, seed a creator, a link and numbered clicks."""
-    from flask_migrate import upgrade
-    from sqlalchemy import MetaData, create_engine
-
-    from linktrack import create_app
-    from linktrack.config import normalise_database_url
+    """Rebuild the scratch database, seed a creator, a link and numbered clicks. Returns the link id."""
     from linktrack.extensions import db
     from linktrack.models import CampaignLink, User
 
-    target = make_url(url)
-    with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname="postgres") as admin:
-        admin.autocommit = True
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone():
-            admin.execute(f'CREATE DATABASE "{target.database}"')
-    sqlalchemy_url = normalise_database_url(url)
-    engine = create_engine(sqlalchemy_url)
-    with engine.begin() as connection:
-        metadata = MetaData()
-        metadata.reflect(connection)
-        metadata.drop_all(connection)
-    engine.dispose()
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url, "SECRET_KEY": "bench", "TESTING": True})
+    app = rebuild_database(url)
     with app.app_context():
-        upgrade()
         user = User(email="bench@example.com", password_hash="!")
         db.session.add(user)
         db.session.flush()
@@ -170,6 +152,7 @@ def prepare_database(url: str, threads: int, clicks_per_thread: int) -> str:
         link_id = str(link.id)
         db.engine.dispose()
 
+    target = make_url(url)
     clicked_at = datetime.now(timezone.utc) - timedelta(days=1)
     started = time.monotonic()
     columns = "id, campaign_link_id, tracking_id, is_bot, is_unique, clicked_at"
