@@ -5,11 +5,10 @@ time moves with time-machine; RQ runs on real Redis with a real worker.
 """
 
 import hashlib
-import hmac
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -40,14 +39,16 @@ def compact(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-# The README's webhook verifier, exactly as a receiver would write it.
-def verify_linktrack_webhook(secret: str, headers, body: bytes, now: float | None = None) -> bool:
-    timestamp = headers.get("X-Linktrack-Timestamp", "")
-    signature = headers.get("X-Linktrack-Signature", "")
-    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > 300:
-        return False  # missing, or older than 5 minutes: a replay
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(signature, "sha256=" + expected)
+def readme_webhook_verifier():
+    """The verifier exactly as README.md shows it to receivers, run as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    snippet = readme.split("### Verifying a webhook")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 (our own README)
+    return namespace["verify_linktrack_webhook"]
+
+
+verify_linktrack_webhook = readme_webhook_verifier()
 
 
 @pytest.fixture
@@ -309,8 +310,33 @@ def test_a_destination_failing_ten_times_in_a_row_is_paused_and_the_creator_told
     with app.app_context():
         destination_id = db.session.scalar(select(ForwardingDestination.id))
     with time_machine.travel(T, tick=False):
+        assert "1 paused" in client.get("/settings").get_data(as_text=True)
         form_post(client, "/settings/forwarding", {}, action=f"/settings/forwarding/{destination_id}/toggle")
         assert "Paused after" not in page(client)
+        assert "paused" not in client.get("/settings").get_data(as_text=True)
+        conversion(client, link, tracking_id, event_id="order-after-fix")
+    assert len(endpoints.log) == 11  # on again: new conversions are sent
+
+
+def test_each_destination_receives_only_the_event_types_chosen_for_it(app, client, endpoints, signed_in):
+    endpoints.expect_request("/hook", method="POST").respond_with_data("ok")
+    _, link = signed_in
+    with time_machine.travel(T, tick=False):
+        add_destination(client, kind="webhook", url=endpoints.url_for("/hook"))
+        with app.app_context():
+            destination_id = db.session.scalar(select(ForwardingDestination.id))
+        changed = form_post(
+            client,
+            "/settings/forwarding",
+            {"event_types": ["purchase"]},
+            action=f"/settings/forwarding/{destination_id}/events",
+            follow_redirects=True,
+        )
+        assert "now receives the events you chose" in changed.get_data(as_text=True)
+        tracking_id = click_from_youtube(client, link["short_code"])
+        conversion(client, link, tracking_id, event_type="newsletter_signup", revenue=None)
+        conversion(client, link, tracking_id, event_type="purchase")
+    assert [json.loads(request.get_data())["conversion"]["event_type"] for request, _ in endpoints.log] == ["purchase"]
 
 
 def test_send_test_event_button(client, endpoints, signed_in):

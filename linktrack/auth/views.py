@@ -5,6 +5,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from ..api import api_blueprint
 from ..extensions import limiter
+from ..forwarding import service as forwarding
 from . import service
 from .forms import ApiKeyForm, ChangePasswordForm, ConversionRetentionForm, LoginForm, RegisterForm
 
@@ -97,6 +98,7 @@ def _render_settings(password_form=None, key_form=None, new_key=None, retention_
             or ConversionRetentionForm(formdata=None, retention_days=current_user.conversion_retention_days),
             key_form=key_form or ApiKeyForm(formdata=None),
             api_keys=service.list_api_keys(current_user),
+            paused_destinations=forwarding.paused_count(current_user.id),
             new_key=new_key,
         ),
         status,

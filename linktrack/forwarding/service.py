@@ -154,6 +154,19 @@ def set_enabled(destination: ForwardingDestination, enabled: bool) -> None:
     db.session.commit()
 
 
+def set_event_types(destination: ForwardingDestination, event_types: list[str]) -> None:
+    chosen = [event_type for event_type in EVENT_TYPES if event_type in (event_types or [])]
+    if not chosen:
+        raise DestinationInvalid("event_types", "Choose at least one event type to send.")
+    destination.event_types = chosen
+    db.session.commit()
+
+
+def paused_count(user_id: int) -> int:
+    """How many of the creator's destinations are paused: the settings page shows it as a badge."""
+    return sum(1 for destination in destinations_for(user_id) if destination.paused_at is not None)
+
+
 def delete_destination(destination: ForwardingDestination) -> None:
     db.session.delete(destination)
     db.session.commit()

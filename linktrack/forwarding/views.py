@@ -1,6 +1,6 @@
 """Settings → Forwarding: destinations, their deliveries and attempts (service.py does the work)."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from . import service
@@ -71,6 +71,19 @@ def toggle(destination_id: int):
     turn_on = not destination.active
     service.set_enabled(destination, turn_on)
     flash(f"“{destination.name}” is {'on' if turn_on else 'off'}.", "info")
+    return redirect(url_for("forwarding.index"))
+
+
+@bp.post("/<int:destination_id>/events")
+@login_required
+def change_event_types(destination_id: int):
+    destination = _owned_destination(destination_id)
+    try:
+        service.set_event_types(destination, request.form.getlist("event_types"))
+    except service.DestinationInvalid as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"“{destination.name}” now receives the events you chose.", "success")
     return redirect(url_for("forwarding.index"))
 
 
