@@ -274,6 +274,16 @@ class Figures:
     def is_empty(self) -> bool:
         return not (self.requests or self.conversions)
 
+    def __add__(self, other: "Figures") -> "Figures":
+        return Figures(
+            clicks=self.clicks + other.clicks,
+            unique_clicks=self.unique_clicks + other.unique_clicks,
+            bot_clicks=self.bot_clicks + other.bot_clicks,
+            counts={t: self.counts[t] + other.counts[t] for t in EVENT_TYPES},
+            visitors={t: self.visitors[t] + other.visitors[t] for t in EVENT_TYPES},
+            revenue_by_type={t: self.revenue_by_type[t] + other.revenue_by_type[t] for t in EVENT_TYPES},
+        )
+
     def funnel(self) -> list[FunnelStage]:
         """Clicks → signups → enrollments → purchases; each rate is a stage over the one before."""
         stages = [FunnelStage("clicks", self.clicks, None, 1.0 if self.clicks else None)]
@@ -526,13 +536,66 @@ def _total_revenue(sums: dict[str, Any]):
     return sum((sums[f"{t}_revenue"] for t in EVENT_TYPES[1:]), sums[f"{EVENT_TYPES[0]}_revenue"])
 
 
-def top_groups(user_id: int, date_range: DateRange, group: str, limit: int = 5) -> list[GroupRow]:
-    """The highest-earning links, videos or campaigns in a range (more clicks first on equal revenue)."""
+TOP_ROWS = 5
 
-    def order(sums):
-        return [_total_revenue(sums), sums["clicks"]]
 
-    return list(grouped_rows(grouped_query(user_id, date_range, group, order=order, limit=limit), group))
+def _rank(rows: list[GroupRow], limit: int) -> list[GroupRow]:
+    """Highest revenue first, then most clicks, then by name."""
+    return sorted(rows, key=lambda r: (-r.figures.revenue, -r.figures.clicks, r.key if r.group != "link" else r.label))[
+        :limit
+    ]
+
+
+def _all_groups(user_id: int, date_range: DateRange) -> dict[str, list[GroupRow]]:
+    """Every link, video and campaign with activity in a range, unordered.
+
+    One aggregate query summed per link (at most one row per link), folded into videos and
+    campaigns here: a third of the cost of grouping three times in SQL.
+    """
+    sums = _sums()
+    per_link = db.session.execute(
+        select(S.campaign_link_id, *[expr.label(name) for name, expr in sums.items()])
+        .where(*_user_days(user_id, date_range))
+        .group_by(S.campaign_link_id)
+    )
+    figures = {row.campaign_link_id: Figures.from_row(row._mapping) for row in per_link}
+    links = db.session.execute(
+        select(
+            CampaignLink.id,
+            CampaignLink.short_code,
+            CampaignLink.video_id,
+            CampaignLink.campaign,
+            CampaignLink.archived_at,
+        ).where(CampaignLink.user_id == user_id)
+    )
+    rows: dict[str, list[GroupRow]] = {"link": [], "video": [], "campaign": []}
+    by_video: dict[str, Figures] = {}
+    by_campaign: dict[str, Figures] = {}
+    for link in links:
+        link_figures = figures.get(link.id)
+        if link_figures is None:
+            continue
+        rows["link"].append(
+            GroupRow(
+                "link",
+                str(link.id),
+                link_figures,
+                short_code=link.short_code,
+                video_id=link.video_id,
+                campaign=link.campaign,
+                archived=link.archived_at is not None,
+            )
+        )
+        by_video[link.video_id] = by_video.get(link.video_id, Figures()) + link_figures
+        by_campaign[link.campaign or ""] = by_campaign.get(link.campaign or "", Figures()) + link_figures
+    rows["video"] = [GroupRow("video", video, f, video_id=video) for video, f in by_video.items()]
+    rows["campaign"] = [GroupRow("campaign", name, f, campaign=name or None) for name, f in by_campaign.items()]
+    return rows
+
+
+def top_groups(user_id: int, date_range: DateRange, limit: int = TOP_ROWS) -> dict[str, list[GroupRow]]:
+    """The highest-earning links, videos and campaigns in a range (more clicks first on equal revenue)."""
+    return {group: _rank(rows, limit) for group, rows in _all_groups(user_id, date_range).items()}
 
 
 def filter_options(user_id: int) -> tuple[list[str], list[str]]:
@@ -819,18 +882,20 @@ def dashboard_summary(user_id: int, date_range: DateRange | None = None) -> Dash
     """Totals, series, days to convert and the top earners of one creator in a range (default 30 days)."""
     date_range = date_range or default_range()
     conditions = _user_days(user_id, date_range)
+    groups = _all_groups(user_id, date_range)
+    top = {group: _rank(rows, TOP_ROWS) for group, rows in groups.items()}
     return Dashboard(
         date_range=date_range,
-        totals=_figures(*conditions),
+        totals=sum((row.figures for row in groups["link"]), Figures()),
         series=_series(date_range, *conditions),
         lags=_lags(
             LinkDailyLag.user_id == user_id, LinkDailyLag.day >= date_range.start, LinkDailyLag.day <= date_range.end
         ),
-        top_links=top_groups(user_id, date_range, "link"),
-        top_videos=top_groups(user_id, date_range, "video"),
-        top_campaigns=top_groups(user_id, date_range, "campaign"),
-        has_links=db.session.scalar(select(CampaignLink.id).where(CampaignLink.user_id == user_id).limit(1))
-        is not None,
+        top_links=top["link"],
+        top_videos=top["video"],
+        top_campaigns=top["campaign"],
+        has_links=bool(top["link"])
+        or db.session.scalar(select(CampaignLink.id).where(CampaignLink.user_id == user_id).limit(1)) is not None,
     )
 
 
