@@ -53,7 +53,7 @@ DEFAULT_PRESET = "30d"
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2099, 12, 31)
 MAX_RANGE_DAYS = 3660  # ten years: bounds the zero-filled series a page draws
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class RangeInvalid(ValueError):
