@@ -13,13 +13,14 @@ app built once per worker process with create_app(). Importing this module build
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from sqlalchemy import delete, select
 
 from .extensions import db, redis_connection
@@ -35,16 +36,32 @@ JOBS: dict[str, Callable] = {}
 _worker_app = None
 
 
-def _job_context():
-    """The app context a job runs in: the caller's, or the worker process's own app."""
-    if has_app_context():
-        return nullcontext()
+def _app_for_worker():
+    """The worker process's app, built on first use (create_app takes about a second)."""
     global _worker_app
     if _worker_app is None:
         from . import create_app
 
         _worker_app = create_app()
-    return _worker_app.app_context()
+        log.info("linktrack app built for worker process %d", os.getpid())
+    return _worker_app
+
+
+def _job_context():
+    """The app context a job runs in: the caller's, or the worker process's own app."""
+    if has_app_context():
+        return nullcontext()
+    return _app_for_worker().app_context()
+
+
+class AppWorker(Worker):
+    """`rq worker -w linktrack.jobs.AppWorker` (Procfile): rq forks a process per job, so the app is
+    built once in the worker before its first fork and every job's process inherits it. Building it
+    opens no connection, so no database or Redis socket is shared across the fork."""
+
+    def work(self, *args, **kwargs):
+        _app_for_worker()
+        return super().work(*args, **kwargs)
 
 
 def job(func: Callable) -> Callable:
