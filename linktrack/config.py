@@ -65,6 +65,7 @@ class Config:
     FORWARDING_MAX_ATTEMPTS = 6  # the first try and 5 retries: 1, 2, 4, 8, 16 minutes apart
     FORWARDING_RETRY_BASE_SECONDS = 60
     FORWARDING_PAUSE_AFTER_FAILURES = 10  # consecutive deliveries that finally failed before a pause
+    FORWARDING_ALLOW_PRIVATE_ADDRESSES = False  # webhooks to loopback/private networks (tests, on-premises)
 
     @classmethod
     def from_environ(cls, environ=os.environ) -> dict:
@@ -87,6 +88,8 @@ class Config:
         for name in ("FORWARDING_KEY", "FACEBOOK_GRAPH_URL", "GA4_MP_URL"):
             if environ.get(name):
                 values[name] = environ[name]
+        if "FORWARDING_ALLOW_PRIVATE_ADDRESSES" in environ:
+            values["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = _bool(environ["FORWARDING_ALLOW_PRIVATE_ADDRESSES"], False)
         if "RATELIMIT_ENABLED" in environ:
             values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
         return values
@@ -100,3 +103,4 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     CLICK_FLUSH_SECONDS = 0  # a test reads the click its request made
+    FORWARDING_ALLOW_PRIVATE_ADDRESSES = True  # the local HTTP server the tests send to

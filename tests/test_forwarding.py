@@ -294,6 +294,18 @@ def test_network_errors_are_retried(app, client, signed_in):
     assert "retrying" in shown and "no answer · ConnectionError" in shown
 
 
+def test_a_webhook_to_a_private_address_is_refused_without_being_sent(app, client, endpoints, signed_in):
+    endpoints.expect_request("/hook", method="POST").respond_with_data("internal secrets")
+    app.config["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = False  # production's default
+    _, link = signed_in
+    with time_machine.travel(T, tick=False):
+        add_destination(client, kind="webhook", url=endpoints.url_for("/hook"))
+        conversion(client, link, click_from_youtube(client, link["short_code"]))
+        shown = page(client)
+    assert endpoints.log == []
+    assert "resolves to a private address (127.0.0.1)" in shown and "failed" in shown
+
+
 def test_a_destination_failing_ten_times_in_a_row_is_paused_and_the_creator_told(app, client, endpoints, signed_in):
     endpoints.expect_request("/hook", method="POST").respond_with_data("gone", status=410)
     _, link = signed_in

@@ -16,9 +16,11 @@
 
 import base64
 import hashlib
+import ipaddress
 import json
 import logging
 import re
+import socket
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -196,29 +198,36 @@ def conversion_recorded(conversion_id: uuid.UUID) -> None:
 
 
 def fan_out(conversion_id: str) -> int:
-    """One delivery (and one job) per active destination that wants this event type; safe to repeat."""
-    row = db.session.execute(
-        select(ConversionEvent.event_type, CampaignLink.user_id)
-        .join(CampaignLink, CampaignLink.id == ConversionEvent.campaign_link_id)
-        .where(ConversionEvent.id == uuid.UUID(conversion_id))
-    ).first()
-    if row is None:
-        return 0
-    event_type, user_id = row
-    wanted = [d for d in destinations_for(user_id) if d.active and event_type in d.event_types]
+    """One delivery (and one job) per active destination that wants this event type; safe to repeat.
+
+    One query finds the destinations, so a creator with none costs a conversion a single SELECT.
+    """
+    conversion_uuid = uuid.UUID(conversion_id)
+    rows = db.session.execute(
+        select(ForwardingDestination, ConversionEvent.event_type)
+        .join(CampaignLink, CampaignLink.user_id == ForwardingDestination.user_id)
+        .join(ConversionEvent, ConversionEvent.campaign_link_id == CampaignLink.id)
+        .where(
+            ConversionEvent.id == conversion_uuid,
+            ForwardingDestination.enabled.is_(True),
+            ForwardingDestination.paused_at.is_(None),
+        )
+        .order_by(ForwardingDestination.id)
+    ).all()
+    wanted = [(destination, event_type) for destination, event_type in rows if event_type in destination.event_types]
     delivery_ids = []
-    for destination in wanted:
+    for destination, event_type in wanted:
         existing = db.session.scalar(
             select(ForwardingDelivery.id).where(
                 ForwardingDelivery.destination_id == destination.id,
-                ForwardingDelivery.conversion_id == uuid.UUID(conversion_id),
+                ForwardingDelivery.conversion_id == conversion_uuid,
             )
         )
         if existing is not None:
             continue
         delivery = ForwardingDelivery(
             destination_id=destination.id,
-            conversion_id=uuid.UUID(conversion_id),
+            conversion_id=conversion_uuid,
             event_type=event_type,
             next_attempt_at=utcnow(),
         )
@@ -281,8 +290,7 @@ def requeue_lost_deliveries(now: datetime | None = None) -> int:
         db.session.scalars(
             select(ForwardingDelivery.id).where(
                 ForwardingDelivery.status.in_(("pending", "retrying")),
-                or_(ForwardingDelivery.next_attempt_at <= stale, ForwardingDelivery.updated_at <= stale),
-                ForwardingDelivery.next_attempt_at <= now,
+                ForwardingDelivery.next_attempt_at <= stale,
             )
         )
     )
@@ -363,6 +371,26 @@ def _claim(delivery_id: int, now: datetime) -> bool:
     return claimed == 1
 
 
+def _private_address_refusal(url: str) -> tuple[str, bool] | None:
+    """(error, retry?) when a webhook URL resolves to a non-public address, else None.
+
+    A creator's webhook must not reach linktrack's own network (Redis, the database, cloud
+    metadata) and read answers back in the attempt log. The address is checked before each try;
+    a DNS answer that changes between this check and the connection is not covered.
+    """
+    if current_app.config["FORWARDING_ALLOW_PRIVATE_ADDRESSES"]:
+        return None
+    parts = urlsplit(url)
+    try:
+        answers = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"Cannot resolve {parts.hostname}: {exc}", True
+    for *_, address in answers:
+        if not ipaddress.ip_address(address[0]).is_global:
+            return f"Refused: {parts.hostname} resolves to a private address ({address[0]}).", False
+    return None
+
+
 def _send(destination: ForwardingDestination, event: ForwardedEvent) -> tuple[int | None, str | None, bool]:
     """(status code, error, retry?) of one HTTP try."""
     try:
@@ -370,6 +398,8 @@ def _send(destination: ForwardingDestination, event: ForwardedEvent) -> tuple[in
     except (InvalidToken, ValueError):
         return None, "The stored credentials cannot be read (was FORWARDING_KEY or SECRET_KEY changed?).", False
     outbound = MODULES[destination.kind].build_request(destination.settings, credentials, event)
+    if destination.kind == "webhook" and (refusal := _private_address_refusal(outbound.url)):
+        return None, *refusal
     try:
         response = requests.post(
             outbound.url,
