@@ -187,3 +187,26 @@ def test_valid_conversions_go_only_after_the_retention_period_the_creator_chose(
 )
 def test_a_referrer_keeps_only_its_origin(referrer, origin):
     assert referrer_origin(referrer) == origin
+
+
+def test_small_batches_reach_every_row(app, client, creator, api_key_for):
+    """Each batch is its own transaction; the loops must still reach every row, once."""
+    app.config["CLEANUP_BATCH_SIZE"] = 2
+    user_id = creator()[0]
+    link = create_link(app, user_id)
+    with time_machine.travel(T0, tick=False):
+        tracking_ids = [click_from_youtube(client, link["short_code"]) for _ in range(5)]
+    with time_machine.travel(T0 + timedelta(days=11), tick=False):
+        for number, tracking_id in enumerate(tracking_ids):
+            convert(client, link["id"], tracking_id, "purchase", revenue="5.00", event_id=f"n{number}")
+    update_link(app, link["id"], attribution_window_days=10)
+    key = api_key_for(user_id)
+    with time_machine.travel(T0 + timedelta(days=91), tick=False):
+        assert cleanup(client, key) == {
+            **NOTHING,
+            "conversions_outside_window_removed": 5,
+            "clicks_anonymised": 5,
+            "links_recounted": 1,
+        }
+        assert cleanup(client, key) == NOTHING
+        assert snapshot(app) == recounted(app)

@@ -351,6 +351,26 @@ def test_each_destination_receives_only_the_event_types_chosen_for_it(app, clien
     assert [json.loads(request.get_data())["conversion"]["event_type"] for request, _ in endpoints.log] == ["purchase"]
 
 
+def test_a_delivery_whose_worker_died_mid_send_is_sent_again_by_the_sweep(app, client, endpoints, signed_in):
+    endpoints.expect_request("/hook", method="POST").respond_with_data("ok")
+    _, link = signed_in
+    with time_machine.travel(T, tick=False):
+        add_destination(client, kind="webhook", url=endpoints.url_for("/hook"))
+        conversion(client, link, click_from_youtube(client, link["short_code"]))
+        with app.app_context():
+            # What a worker killed between claiming and settling leaves behind.
+            delivery = db.session.scalar(select(ForwardingDelivery))
+            delivery.status, delivery.attempts = "sending", 0
+            db.session.commit()
+    with time_machine.travel(T + timedelta(minutes=9), tick=False):
+        assert sweep(app)["deliveries_requeued"] == 0  # it may still be sending
+    with time_machine.travel(T + timedelta(minutes=10), tick=False):
+        assert sweep(app)["deliveries_requeued"] == 1
+    assert len(endpoints.log) == 2
+    with app.app_context():
+        assert db.session.scalars(select(ForwardingDelivery.status)).all() == ["delivered"]
+
+
 def test_send_test_event_button(client, endpoints, signed_in):
     endpoints.expect_request("/hook", method="POST").respond_with_data("ok")
     with time_machine.travel(T, tick=False):

@@ -284,7 +284,7 @@ def requeue_lost_deliveries(now: datetime | None = None) -> int:
     db.session.execute(
         update(ForwardingDelivery)
         .where(ForwardingDelivery.status == "sending", ForwardingDelivery.updated_at <= stale)
-        .values(status="retrying", next_attempt_at=now, updated_at=now)
+        .values(status="retrying", next_attempt_at=stale, updated_at=now)
     )
     lost = list(
         db.session.scalars(
