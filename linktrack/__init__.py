@@ -49,13 +49,26 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     _register_error_handlers(app)
     _register_cli(app)
     _register_template_helpers(app)
+    _wrap_wsgi(app)
+    _configure_logging(app)
+    return app
+
+
+def _wrap_wsgi(app: Flask) -> None:
+    """The short-link fast path in front of Flask, and ProxyFix outermost (the fast path needs the
+    viewer's address as the proxies reported it)."""
     from .redirect import ShortLinkFastPath
 
-    app.wsgi_app = ShortLinkFastPath(app, app.wsgi_app)  # inside ProxyFix: it needs the viewer's address
+    app.wsgi_app = ShortLinkFastPath(app, app.wsgi_app)
     if app.config["TRUST_PROXY_HOPS"]:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
-    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """INFO to stderr in production (gunicorn collects it); tests and the debugger keep their own."""
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
 
 
 def _declared_settings(config: type) -> dict:
@@ -145,5 +158,3 @@ def _register_template_helpers(app: Flask) -> None:
 
     register_filters(app)
     app.add_template_global(lambda: NAV_ITEMS, "nav_items")
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO)
