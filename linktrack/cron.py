@@ -12,7 +12,7 @@ PERIODIC_JOBS: list[tuple] = [
     # Pending work (Redis was down, or a retry is due) goes back on the queue within a minute.
     (jobs.run_due_jobs, jobs.QUEUE_NAME, {"interval": 60}),
     # Attribution cleanup for every creator, nightly (UTC), outside the busy hours.
-    (jobs.cleanup_all_creators, jobs.QUEUE_NAME, {"cron": "17 3 * * *"}),
+    (jobs.cleanup_all_creators, jobs.QUEUE_NAME, {"cron": "{1} {0} * * *".format(*jobs.NIGHTLY_CLEANUP_AT)}),
 ]
 
 for func, queue_name, schedule in PERIODIC_JOBS:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "default"
 JOB_TIMEOUT_SECONDS = 600
 PENDING_BATCH = 500
+NIGHTLY_CLEANUP_AT = (3, 17)  # UTC hour and minute; cron.py says the same
 
 JOBS: dict[str, Callable] = {}
 _worker_app = None
@@ -143,6 +144,23 @@ def _sweep_if_due() -> None:
         log.exception("sweeping pending jobs failed")
 
 
+def next_nightly_cleanup(now: datetime) -> datetime:
+    """The next 03:17 UTC, when cron.py runs the cleanup."""
+    candidate = now.replace(hour=NIGHTLY_CLEANUP_AT[0], minute=NIGHTLY_CLEANUP_AT[1], second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
+def _schedule_nightly_cleanup_without_redis(now: datetime) -> None:
+    """No Redis means no `rq cron`: the nightly cleanup waits in pending_jobs and the sweep runs it
+    when due, then this puts the next night's in its place."""
+    waiting = db.session.scalar(
+        select(PendingJob.id).where(PendingJob.job_name == cleanup_all_creators.__name__).limit(1)
+    )
+    if waiting is None:
+        db.session.add(PendingJob(job_name=cleanup_all_creators.__name__, args=[], run_after=next_nightly_cleanup(now)))
+    db.session.commit()
+
+
 def _claim(pending_id: int) -> bool:
     """Take one pending job: only the process whose DELETE removed the row runs it."""
     claimed = db.session.execute(delete(PendingJob).where(PendingJob.id == pending_id)).rowcount == 1
@@ -183,6 +201,8 @@ def run_due_jobs() -> dict:
         elif _claim(pending_id):
             _run_inline(name, tuple(args))
         done += 1
+    if redis is None:
+        _schedule_nightly_cleanup_without_redis(now)
     from .forwarding.service import requeue_lost_deliveries
 
     return {"pending_jobs_run": done, "deliveries_requeued": requeue_lost_deliveries()}

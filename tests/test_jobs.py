@@ -125,28 +125,49 @@ def test_without_redis_a_job_runs_inline(app, out_of_window_conversion):
 
 
 def test_a_job_due_later_without_redis_runs_at_the_first_enqueue_after_it_is_due(app, out_of_window_conversion):
-    with time_machine.travel(T0 + timedelta(days=12), tick=False), app.app_context():
-        later = T0 + timedelta(days=12, minutes=5)
+    later = T0 + timedelta(days=11, minutes=5)
+    with time_machine.travel(T0 + timedelta(days=11), tick=False), app.app_context():
         assert jobs.enqueue(jobs.cleanup_all_creators, at=later) == "pending"
-    assert pending(app) == ["cleanup_all_creators"] and conversions(app) == 1
-    with time_machine.travel(T0 + timedelta(days=12, minutes=6), tick=False), app.app_context():
+    assert conversions(app) == 1
+    with time_machine.travel(later + timedelta(seconds=60), tick=False), app.app_context():
         jobs.enqueue(jobs.run_due_jobs)
-    assert pending(app) == [] and conversions(app) == 0
+    assert conversions(app) == 0
 
 
+def test_without_redis_the_nightly_cleanup_runs_when_due(app, out_of_window_conversion):
+    """No rq cron without Redis: the sweep keeps the next night's cleanup in pending_jobs."""
+    with app.app_context():
+        (waiting,) = db.session.scalars(select(PendingJob)).all()  # left by the conversion's sweep
+        assert (waiting.job_name, waiting.run_after) == (
+            "cleanup_all_creators",
+            datetime(2026, 3, 14, 3, 17, tzinfo=timezone.utc),
+        )
+    with time_machine.travel(datetime(2026, 3, 14, 3, 16, 59, tzinfo=timezone.utc), tick=False), app.app_context():
+        jobs.enqueue(jobs.run_due_jobs)
+    assert conversions(app) == 1
+    with time_machine.travel(datetime(2026, 3, 14, 3, 18, tzinfo=timezone.utc), tick=False), app.app_context():
+        jobs.enqueue(jobs.run_due_jobs)
+    assert conversions(app) == 0
+    with app.app_context():
+        (waiting,) = db.session.scalars(select(PendingJob)).all()
+        assert waiting.run_after == datetime(2026, 3, 15, 3, 17, tzinfo=timezone.utc)
+
+
+@time_machine.travel(T0 + timedelta(days=11, hours=1), tick=False)
 def test_redis_down_at_enqueue_keeps_the_job_until_redis_is_back(
     make_app, redis_client, redis_url, out_of_window_conversion
 ):
     down = make_app(REDIS_URL=REDIS_DOWN)
+    nightly = pending(down)  # the no-Redis app's nightly cleanup, due tomorrow
     with down.app_context():
         assert jobs.enqueue(jobs.cleanup_all_creators) == "pending"
         jobs.run_due_jobs()  # still down: the sweep leaves it where it is
-    assert pending(down) == ["cleanup_all_creators"]
+    assert pending(down) == [*nightly, "cleanup_all_creators"]
 
     up = make_app(REDIS_URL=redis_url)
     with up.app_context():
         assert jobs.run_due_jobs()["pending_jobs_run"] == 1
-    assert pending(up) == [] and conversions(up) == 1
+    assert pending(up) == nightly and conversions(up) == 1
     work(up, redis_client)
     assert conversions(up) == 0
 
