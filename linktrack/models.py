@@ -247,6 +247,27 @@ class LinkDailyLag(db.Model):
     conversions: Mapped[int] = _counter()
 
 
+class LinkDailyBreakdown(db.Model):
+    """Per link, UTC click day, dimension and value: how many counted clicks (bots left out).
+
+    The link page's referrers, devices, browsers and operating systems for any date range without
+    reading the raw clicks. `dimension` is 'referrer' (the referring site's host only, lower case:
+    the page a viewer came from stays private), 'device', 'browser' or 'os'; `value` is '' when
+    the click had none. Kept up to date by `count_clicks`, rebuilt by `recount_daily_stats()`.
+    """
+
+    __tablename__ = "link_daily_breakdowns"
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    clicks: Mapped[int] = _counter()
+
+
 class PendingJob(db.Model):
     """A job kept in the database until it can run: enqueued while Redis was down, or due later
     with no Redis to schedule it (linktrack.jobs.run_due_jobs runs or re-enqueues it)."""

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from linktrack.extensions import db
 from linktrack.links.clicks import click_row, store_clicks
-from linktrack.models import CampaignLink, ConversionEvent, LinkDailyLag, LinkDailyStats
+from linktrack.models import CampaignLink, ConversionEvent, LinkDailyBreakdown, LinkDailyLag, LinkDailyStats
 from linktrack.reports.aggregates import recount_daily_stats
 from tests.redirect_support import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
 
@@ -34,7 +34,11 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.day, row.days_since_click): row.conversions
             for row in db.session.scalars(select(LinkDailyLag))
         }
-    return {"stats": stats, "lags": lags}
+        breakdowns = {
+            (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
+            for row in db.session.scalars(select(LinkDailyBreakdown))
+        }
+    return {"stats": stats, "lags": lags, "breakdowns": breakdowns}
 
 
 def recounted(app) -> dict:
@@ -43,10 +47,9 @@ def recounted(app) -> dict:
     return snapshot(app)
 
 
-def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET"):
-    response = client.open(
-        f"/{code}", method=method, headers={"User-Agent": user_agent}, environ_base={"REMOTE_ADDR": ip}
-    )
+def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET", referrer=None):
+    headers = {"User-Agent": user_agent} | ({"Referer": referrer} if referrer else {})
+    response = client.open(f"/{code}", method=method, headers=headers, environ_base={"REMOTE_ADDR": ip})
     assert response.status_code == 302
     query = dict(part.split("=", 1) for part in response.headers["Location"].split("?", 1)[1].split("&"))
     return query["ct_tracking_id"]
@@ -146,10 +149,11 @@ def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app,
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["purchase_count"] == 0
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["clicks"] == 1
     assert after["lags"] == {}
+    assert after["breakdowns"][(str(link["id"]), date(2026, 5, 4), "device", "desktop")] == (owner, 1)
     with app.app_context():
         db.session.delete(db.session.get(CampaignLink, link["id"]))
         db.session.commit()
-    assert snapshot(app) == {"stats": {}, "lags": {}}
+    assert snapshot(app) == {"stats": {}, "lags": {}, "breakdowns": {}}
 
 
 def test_demo_data_arrives_with_its_aggregates(app):
@@ -161,3 +165,45 @@ def test_demo_data_arrives_with_its_aggregates(app):
     assert sum(row["clicks"] + row["bot_clicks"] for row in live["stats"].values()) == counts["clicks"]
     assert sum(live["lags"].values()) == counts["conversions"]
     assert live == recounted(app)
+
+
+def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(app, client, owner):
+    link = create_link(app, owner)
+    code = link["short_code"]
+    with time_machine.travel(DAY_ONE, tick=False):
+        visit(client, code, referrer="https://www.youtube.com/watch?v=dQw4w9WgXcQ&private=1")
+        visit(client, code, referrer="https://WWW.YouTube.com/", ip="198.51.100.1")
+        visit(client, code, user_agent=SAFARI_IPHONE, referrer="https://t.co/abc", ip="198.51.100.2")
+        visit(client, code, user_agent=FIREFOX_LINUX, referrer="not a url", ip="198.51.100.3")
+        visit(client, code, user_agent=FIREFOX_LINUX, ip="198.51.100.4")
+        visit(client, code, user_agent=BOT, referrer="https://bots.example/")  # never in a breakdown
+    with time_machine.travel(DAY_ONE + timedelta(seconds=1), tick=False):
+        visit(client, code, referrer="https://m.youtube.com/", ip="198.51.100.5")
+
+    live = snapshot(app)
+    link_id, day, next_day = str(link["id"]), date(2026, 5, 4), date(2026, 5, 5)
+    counts = {key[1:]: clicks for key, (_, clicks) in live["breakdowns"].items() if key[0] == link_id}
+    by_dimension = {}
+    for (when, dimension, value), clicks in counts.items():
+        by_dimension.setdefault((when, dimension), {})[value] = clicks
+    assert by_dimension[(day, "referrer")] == {"www.youtube.com": 2, "t.co": 1, "": 2}
+    assert by_dimension[(next_day, "referrer")] == {"m.youtube.com": 1}
+    assert sum(by_dimension[(day, "device")].values()) == live["stats"][(link_id, day)]["clicks"] == 5
+    for dimension in ("device", "browser", "os"):
+        assert sum(by_dimension[(day, dimension)].values()) == 5
+        assert sum(by_dimension[(next_day, dimension)].values()) == 1
+    assert not any("private" in value or "watch" in value for (_, _, value) in counts)
+    assert live == recounted(app)
+
+    # The link page shows sites without "www." (YouTube's two spellings fold into one line).
+    from linktrack.reports.queries import NO_REFERRER, DateRange, link_report
+
+    with app.app_context():
+        report = link_report(db.session.get(CampaignLink, link["id"]), DateRange(day, next_day))
+    assert [(share.name, share.count) for share in report.referrers] == [
+        (NO_REFERRER, 2),  # ties by name
+        ("youtube.com", 2),
+        ("m.youtube.com", 1),
+        ("t.co", 1),
+    ]
+    assert sum(share.count for share in report.devices) == sum(share.count for share in report.browsers) == 6

@@ -1,4 +1,4 @@
-"""Keeping the daily aggregates (LinkDailyStats, LinkDailyLag) equal to the raw events.
+"""Keeping the daily aggregates (LinkDailyStats, LinkDailyLag, LinkDailyBreakdown) equal to the raw events.
 
 Three ways in, one arithmetic:
 - `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
@@ -8,7 +8,8 @@ Three ways in, one arithmetic:
 - `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
   after cleanup deletes events, and to check the other two (tests assert they agree).
 
-Days are UTC dates: clicks by click day, conversions by conversion day. Two first conversions of
+Days are UTC dates: clicks by click day, conversions by conversion day. Breakdowns count the same
+clicks as `clicks` (bots left out) per referrer host, device, browser and os. Two first conversions of
 one visitor and type recorded at the same instant by two processes may both count as the
 visitor's first; a recount settles it.
 """
@@ -18,16 +19,35 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from sqlalchemy import Date, Integer, and_, case, cast, delete, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..extensions import db
-from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, LinkDailyLag, LinkDailyStats
+from ..models import (
+    EVENT_TYPES,
+    CampaignLink,
+    ClickEvent,
+    ConversionEvent,
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyStats,
+)
 
 STATS = LinkDailyStats.__table__
 LAGS = LinkDailyLag.__table__
+BREAKDOWNS = LinkDailyBreakdown.__table__
+BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
+# The click columns each breakdown dimension counts by ('referrer' is reduced to its host).
+DIMENSIONS = {
+    "referrer": ClickEvent.referrer,
+    "device": ClickEvent.device_type,
+    "browser": ClickEvent.browser,
+    "os": ClickEvent.os,
+}
+VALUE_LENGTH = LinkDailyBreakdown.__table__.c.value.type.length
 COUNTERS = ["clicks", "unique_clicks", "bot_clicks"] + [
     f"{event_type}_{suffix}" for event_type in EVENT_TYPES for suffix in ("count", "visitors", "revenue")
 ]
@@ -49,7 +69,7 @@ def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) ->
 @functools.lru_cache(maxsize=64)
 def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...], columns: tuple[str, ...]):
     """Built once per shape: constructing the ON CONFLICT clause cost more than running it."""
-    table = {STATS.name: STATS, LAGS.name: LAGS}[table_name]
+    table = {STATS.name: STATS, LAGS.name: LAGS, BREAKDOWNS.name: BREAKDOWNS}[table_name]
     statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     added = [name for name in columns if name not in keys and name != "user_id"]
     return statement.on_conflict_do_update(
@@ -57,8 +77,57 @@ def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...],
     )
 
 
+def referrer_host(referrer: str | None) -> str:
+    """The site a referrer names (its host, lower case), '' for none or an unreadable one.
+
+    Only the host is kept: the page a viewer came from is private, its site is not.
+    """
+    if not referrer:
+        return ""
+    try:
+        host = urlsplit(referrer).hostname
+    except ValueError:
+        host = None
+    return (host or "")[:VALUE_LENGTH]
+
+
+def _breakdown_value(dimension: str, value: str | None) -> str:
+    if dimension == "referrer":
+        return referrer_host(value)
+    return (value or "")[:VALUE_LENGTH]
+
+
+def _breakdown_rows(grouped) -> list[dict]:
+    """Fold (link, day, user, referrer, device, browser, os, clicks) rows into breakdown rows."""
+    folded: dict[tuple, dict] = {}
+    for row in grouped:
+        link_id, day, user_id, *values, clicks = row
+        if isinstance(day, str):
+            day = date.fromisoformat(day)
+        for dimension, value in zip(DIMENSIONS, values, strict=True):
+            key = (link_id, day, dimension, _breakdown_value(dimension, value))
+            entry = folded.get(key)
+            if entry is None:
+                folded[key] = {**dict(zip(BREAKDOWN_KEYS, key, strict=True)), "user_id": user_id, "clicks": clicks}
+            else:
+                entry["clicks"] += clicks
+    return list(folded.values())
+
+
+def _grouped_clicks(dialect_name: str, *conditions):
+    """Counted clicks per link, day, user and every breakdown column (for _breakdown_rows)."""
+    day = utc_day(ClickEvent.clicked_at, dialect_name)
+    columns = [ClickEvent.campaign_link_id, day, CampaignLink.user_id, *DIMENSIONS.values()]
+    return (
+        select(*columns, func.count())
+        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
+        .where(~ClickEvent.is_bot, *conditions)
+        .group_by(*columns)
+    )
+
+
 def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> None:
-    """Add just-inserted clicks (found by tracking id) to their links' days."""
+    """Add just-inserted clicks (found by tracking id) to their links' days and breakdowns."""
     tracking_ids = list(tracking_ids)
     if not tracking_ids:
         return
@@ -78,6 +147,10 @@ def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> N
     )
     rows = [_as_date(dict(row._mapping)) for row in connection.execute(query)]
     _upsert(connection, STATS, ["campaign_link_id", "day"], rows)
+    grouped = connection.execute(
+        _grouped_clicks(connection.dialect.name, ClickEvent.tracking_id.in_(tracking_ids))
+    ).all()
+    _upsert(connection, BREAKDOWNS, BREAKDOWN_KEYS, _breakdown_rows(grouped))
 
 
 def count_conversion(
@@ -127,7 +200,7 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
     """Rebuild the aggregates of `link_ids` (every link when None) from the raw events, in one transaction."""
     link_ids = None if link_ids is None else list(link_ids)
     with db.engine.begin() as connection:
-        for table in (STATS, LAGS):
+        for table in (STATS, LAGS, BREAKDOWNS):
             statement = delete(table)
             if link_ids is not None:
                 statement = statement.where(table.c.campaign_link_id.in_(link_ids))
@@ -143,6 +216,23 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
                 _lags_from_events(connection.dialect.name, link_ids),
             )
         )
+        _recount_breakdowns(connection, link_ids)
+
+
+RECOUNT_BATCH = 10_000
+
+
+def _recount_breakdowns(connection: Connection, link_ids) -> None:
+    """Breakdown rows from the raw clicks, one link at a time (referrers are folded to hosts here)."""
+    if link_ids is None:
+        link_ids = connection.scalars(select(CampaignLink.id).order_by(CampaignLink.id)).all()
+    for link_id in link_ids:
+        grouped = connection.execute(
+            _grouped_clicks(connection.dialect.name, ClickEvent.campaign_link_id == link_id)
+        ).all()
+        rows = _breakdown_rows(grouped)
+        for start in range(0, len(rows), RECOUNT_BATCH):
+            connection.execute(BREAKDOWNS.insert(), rows[start : start + RECOUNT_BATCH])
 
 
 def _only(column, link_ids):

@@ -1,10 +1,10 @@
 """Report queries: every figure a report page, CSV export or JSON endpoint shows.
 
-Totals, series, funnels and rankings read the daily aggregates (LinkDailyStats, LinkDailyLag),
-never the raw events, so a report costs the same on a creator's first month as on their fifth
-year: at most one row per link and day. Lists that are bounded by nature (one link's last 20
-conversions, its referrers and devices in a range) read raw rows through the
-(campaign_link_id, clicked_at / converted_at) indexes.
+Totals, series, funnels, rankings and a link's referrers and devices read the daily aggregates
+(LinkDailyStats, LinkDailyLag, LinkDailyBreakdown), never the raw events, so a report costs the
+same on a creator's first month as on their fifth year: at most one row per link and day (and
+breakdown value). Only one link's last 20 conversions read raw rows, through the
+(campaign_link_id, converted_at) index.
 
 Every query is scoped to one creator (user_id) or to one link the caller already owns.
 Days are UTC calendar days, both ends of a range included.
@@ -17,13 +17,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Float, Select, cast, func, select
 
 from ..extensions import db
 from ..formatting import CENT, money
-from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, LinkDailyLag, LinkDailyStats, utcnow
+from ..models import (
+    EVENT_TYPES,
+    CampaignLink,
+    ClickEvent,
+    ConversionEvent,
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyStats,
+    utcnow,
+)
 
 S = LinkDailyStats
 
@@ -959,9 +967,9 @@ def link_report(link: CampaignLink, date_range: DateRange) -> LinkReport:
         series=_series(date_range, *conditions),
         lags=_lags(*lag_conditions, window_days=link.attribution_window_days),
         recent=recent_conversions(link.id, date_range),
-        referrers=_shares(_click_breakdown(link.id, date_range, ClickEvent.referrer), _referrer_name, TOP_REFERRERS),
-        devices=_shares(_click_breakdown(link.id, date_range, ClickEvent.device_type), _plain_name("Unknown")),
-        browsers=_shares(_click_breakdown(link.id, date_range, ClickEvent.browser), _plain_name("Unknown")),
+        referrers=_shares(_click_breakdown(link.id, date_range, "referrer"), _referrer_name, TOP_REFERRERS),
+        devices=_shares(_click_breakdown(link.id, date_range, "device"), _plain_name("Unknown")),
+        browsers=_shares(_click_breakdown(link.id, date_range, "browser"), _plain_name("Unknown")),
     )
 
 
@@ -993,32 +1001,23 @@ def recent_conversions(link_id: uuid.UUID, date_range: DateRange, limit: int = R
     ]
 
 
-def _click_breakdown(link_id: uuid.UUID, date_range: DateRange, column) -> list[tuple[str | None, int]]:
-    """Counted clicks (bots left out) of one link in a range, per value of `column`."""
+def _click_breakdown(link_id: uuid.UUID, date_range: DateRange, dimension: str) -> list[tuple[str, int]]:
+    """Counted clicks (bots left out) of one link in a range, per value of a breakdown dimension
+    ('referrer' hosts, 'device', 'browser', 'os'; '' for none), from LinkDailyBreakdown."""
+    B = LinkDailyBreakdown
     rows = db.session.execute(
-        select(column, func.count())
+        select(B.value, func.sum(B.clicks))
         .where(
-            ClickEvent.campaign_link_id == link_id,
-            ClickEvent.clicked_at >= date_range.start_at,
-            ClickEvent.clicked_at < date_range.end_before,
-            ~ClickEvent.is_bot,
+            B.campaign_link_id == link_id, B.dimension == dimension, B.day >= date_range.start, B.day <= date_range.end
         )
-        .group_by(column)
+        .group_by(B.value)
     )
-    return [(value, count) for value, count in rows]
+    return [(value, int(count)) for value, count in rows if count]
 
 
-def _referrer_name(referrer: str | None) -> str:
-    """A referrer's host without "www.": the page a viewer came from is private, its site is not."""
-    if not referrer:
-        return NO_REFERRER
-    try:
-        host = urlsplit(referrer).hostname
-    except ValueError:
-        host = None
-    if not host:
-        return NO_REFERRER
-    return host.removeprefix("www.")
+def _referrer_name(host: str | None) -> str:
+    """A referrer's host (aggregates.referrer_host) without "www.": its site, never its page."""
+    return host.removeprefix("www.") if host else NO_REFERRER
 
 
 def _plain_name(missing: str) -> Callable[[str | None], str]:
