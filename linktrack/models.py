@@ -228,6 +228,36 @@ class LinkDailyStats(db.Model):
     purchase_revenue: Mapped[Decimal] = _money_total()
 
 
+class LinkMonthlyStats(db.Model):
+    """LinkDailyStats summed per link and calendar month (`month` is its first day), kept in the
+    same transactions as the daily rows and rebuilt with them.
+
+    A range reads whole months here and only its partial months' days from LinkDailyStats
+    (reports/queries.counter_rows), so two years cost about 24 rows per link instead of 730.
+    """
+
+    __tablename__ = "link_monthly_stats"
+    __table_args__ = (Index("ix_link_monthly_stats_user_month", "user_id", "month"),)
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    clicks: Mapped[int] = _counter()
+    unique_clicks: Mapped[int] = _counter()
+    bot_clicks: Mapped[int] = _counter()
+    newsletter_signup_count: Mapped[int] = _counter()
+    newsletter_signup_visitors: Mapped[int] = _counter()
+    newsletter_signup_revenue: Mapped[Decimal] = _money_total()
+    course_enrollment_count: Mapped[int] = _counter()
+    course_enrollment_visitors: Mapped[int] = _counter()
+    course_enrollment_revenue: Mapped[Decimal] = _money_total()
+    purchase_count: Mapped[int] = _counter()
+    purchase_visitors: Mapped[int] = _counter()
+    purchase_revenue: Mapped[Decimal] = _money_total()
+
+
 class LinkDailyLag(db.Model):
     """Per link, UTC conversion day and whole days since the click: how many conversions.
 

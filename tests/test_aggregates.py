@@ -10,7 +10,14 @@ from sqlalchemy import delete, select
 
 from linktrack.extensions import db
 from linktrack.links.clicks import click_row, store_clicks
-from linktrack.models import CampaignLink, ConversionEvent, LinkDailyBreakdown, LinkDailyLag, LinkDailyStats
+from linktrack.models import (
+    CampaignLink,
+    ConversionEvent,
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyStats,
+    LinkMonthlyStats,
+)
 from linktrack.reports.aggregates import recount_daily_stats
 from tests.redirect_support import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
 
@@ -19,16 +26,23 @@ BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 ORIGIN = "https://academy.example.com"
 
 
+def counters(row, keys=("campaign_link_id", "day", "month")) -> dict:
+    return {
+        name: getattr(row, name) if not isinstance(getattr(row, name), Decimal) else Decimal(getattr(row, name))
+        for name in row.__table__.columns.keys()  # noqa: SIM118 (names, not columns)
+        if name not in keys
+    }
+
+
 def snapshot(app) -> dict:
     """Every aggregate row, as comparable plain values."""
     with app.app_context():
         stats = {
-            (str(row.campaign_link_id), row.day): {
-                name: getattr(row, name) if not isinstance(getattr(row, name), Decimal) else Decimal(getattr(row, name))
-                for name in LinkDailyStats.__table__.columns.keys()  # noqa: SIM118 (names, not columns)
-                if name not in ("campaign_link_id", "day")
-            }
-            for row in db.session.scalars(select(LinkDailyStats))
+            (str(row.campaign_link_id), row.day): counters(row) for row in db.session.scalars(select(LinkDailyStats))
+        }
+        months = {
+            (str(row.campaign_link_id), row.month): counters(row)
+            for row in db.session.scalars(select(LinkMonthlyStats))
         }
         lags = {
             (str(row.campaign_link_id), row.day, row.days_since_click): row.conversions
@@ -38,7 +52,7 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
             for row in db.session.scalars(select(LinkDailyBreakdown))
         }
-    return {"stats": stats, "lags": lags, "breakdowns": breakdowns}
+    return {"stats": stats, "months": months, "lags": lags, "breakdowns": breakdowns}
 
 
 def recounted(app) -> dict:
@@ -110,6 +124,7 @@ def test_clicks_and_conversions_through_the_real_paths_match_a_recount(app, clie
     assert live["lags"][(link_id, second_day, 0)] == 1  # Alice signed up a second after her click
     assert live["lags"][(link_id, fourth_day, 3)] == 3  # her two purchases and Bob's enrollment
     assert live["lags"][(link_id, fourth_day, 2)] == 1  # Dave converted 2 days 23:59:59 after his click
+    assert live["months"] == months_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -133,6 +148,7 @@ def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
     assert live["stats"][(str(link_id), date(2026, 5, 4))]["unique_clicks"] == 1
     after_midnight = live["stats"][(str(link_id), date(2026, 5, 5))]
     assert (after_midnight["clicks"], after_midnight["unique_clicks"], after_midnight["bot_clicks"]) == (1, 1, 1)
+    assert live["months"] == months_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -153,7 +169,7 @@ def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app,
     with app.app_context():
         db.session.delete(db.session.get(CampaignLink, link["id"]))
         db.session.commit()
-    assert snapshot(app) == {"stats": {}, "lags": {}, "breakdowns": {}}
+    assert snapshot(app) == {"stats": {}, "months": {}, "lags": {}, "breakdowns": {}}
 
 
 def test_demo_data_arrives_with_its_aggregates(app):
@@ -164,6 +180,7 @@ def test_demo_data_arrives_with_its_aggregates(app):
     live = snapshot(app)
     assert sum(row["clicks"] + row["bot_clicks"] for row in live["stats"].values()) == counts["clicks"]
     assert sum(live["lags"].values()) == counts["conversions"]
+    assert live["months"] == months_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -193,6 +210,7 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         assert sum(by_dimension[(day, dimension)].values()) == 5
         assert sum(by_dimension[(next_day, dimension)].values()) == 1
     assert not any("private" in value or "watch" in value for (_, _, value) in counts)
+    assert live["months"] == months_from_days(live["stats"])
     assert live == recounted(app)
 
     # The link page shows sites without "www." (YouTube's two spellings fold into one line).
@@ -207,3 +225,44 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         ("t.co", 1),
     ]
     assert sum(share.count for share in report.devices) == sum(share.count for share in report.browsers) == 6
+
+
+def months_from_days(stats: dict) -> dict:
+    """The daily rows summed per link and month, as the monthly rows must be."""
+    months: dict = {}
+    for (link_id, day), row in stats.items():
+        month = months.setdefault((link_id, day.replace(day=1)), dict.fromkeys(row, 0))
+        for name, value in row.items():
+            month[name] = value if name == "user_id" else month[name] + value
+    return months
+
+
+def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app, client, owner):
+    link = create_link(app, owner)
+    other = create_link(app, owner, campaign="other")
+    last_second_of_april = datetime(2026, 4, 30, 23, 59, 59, tzinfo=timezone.utc)
+    with time_machine.travel(last_second_of_april - timedelta(days=1), tick=False):
+        early = visit(client, link["short_code"], ip="198.51.100.20")
+    with time_machine.travel(last_second_of_april, tick=False):
+        alice = visit(client, link["short_code"])
+        visit(client, link["short_code"], user_agent=BOT)
+        carol = visit(client, other["short_code"], user_agent=SAFARI_IPHONE)
+        convert(client, link["id"], early, "purchase", "19.99", event_id="april")
+    with time_machine.travel(last_second_of_april + timedelta(seconds=1), tick=False):  # 1 May
+        visit(client, link["short_code"], user_agent=FIREFOX_LINUX, ip="192.0.2.9")
+        convert(client, link["id"], alice, "newsletter_signup")
+        convert(client, link["id"], early, "purchase", "5.01", event_id="may")  # not her first purchase
+        convert(client, other["id"], carol, "course_enrollment", 100)
+    with time_machine.travel(datetime(2026, 5, 29, 12, tzinfo=timezone.utc), tick=False):
+        convert(client, link["id"], alice, "purchase", "30")
+
+    live = snapshot(app)
+    link_id = str(link["id"])
+    april, may = date(2026, 4, 1), date(2026, 5, 1)
+    assert (live["months"][(link_id, april)]["clicks"], live["months"][(link_id, april)]["bot_clicks"]) == (2, 1)
+    assert live["months"][(link_id, april)]["purchase_revenue"] == Decimal("19.99")
+    may_row = live["months"][(link_id, may)]
+    assert (may_row["clicks"], may_row["purchase_count"], may_row["purchase_visitors"]) == (1, 2, 1)
+    assert may_row["purchase_revenue"] == Decimal("35.01")
+    assert live["months"] == months_from_days(live["stats"])
+    assert live == recounted(app)

@@ -27,7 +27,7 @@ from sqlalchemy import ScalarSelect, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import CampaignLink, LinkDailyStats, utcnow
+from ..models import CampaignLink, LinkMonthlyStats, utcnow
 from .cache import forget as forget_cached_link
 from .urls import UTM_FIELDS, utm_destination
 from .youtube import InvalidVideoReference, parse_video_id, watch_url
@@ -568,11 +568,11 @@ def get_link(user_id: int, link_id: Any) -> CampaignLink | None:
 
 
 def _clicks_of(link_id) -> ScalarSelect:
-    """Clicks by people (bots and link unfurlers excluded), all time, from the daily aggregates:
-    a link with millions of clicks costs a few hundred rows, not millions."""
+    """Clicks by people (bots and link unfurlers excluded), all time, from the monthly aggregates:
+    a link with millions of clicks over years costs a few dozen rows, not millions."""
     return (
-        select(func.coalesce(func.sum(LinkDailyStats.clicks), 0))
-        .where(LinkDailyStats.campaign_link_id == link_id)
+        select(func.coalesce(func.sum(LinkMonthlyStats.clicks), 0))
+        .where(LinkMonthlyStats.campaign_link_id == link_id)
         .scalar_subquery()
     )
 

@@ -1,4 +1,5 @@
-"""Keeping the daily aggregates (LinkDailyStats, LinkDailyLag, LinkDailyBreakdown) equal to the raw events.
+"""Keeping the aggregates (LinkDailyStats and its LinkMonthlyStats rollup, LinkDailyLag,
+LinkDailyBreakdown) equal to the raw events.
 
 Three ways in, one arithmetic:
 - `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
@@ -8,10 +9,11 @@ Three ways in, one arithmetic:
 - `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
   after cleanup deletes events, and to check the other two (tests assert they agree).
 
-Days are UTC dates: clicks by click day, conversions by conversion day. Breakdowns count the same
-clicks as `clicks` (bots left out) per referrer host, device, browser and os. Two first conversions of
-one visitor and type recorded at the same instant by two processes may both count as the
-visitor's first; a recount settles it.
+Every change to a day's counters is added to its month's row in the same transaction, so the
+monthly rows are always the sums of the daily ones. Days are UTC dates: clicks by click day,
+conversions by conversion day. Breakdowns count the same clicks as `clicks` (bots left out) per
+referrer host, device, browser and os. Two first conversions of one visitor and type recorded at
+the same instant by two processes may both count as the visitor's first; a recount settles it.
 """
 
 import functools
@@ -34,9 +36,11 @@ from ..models import (
     LinkDailyBreakdown,
     LinkDailyLag,
     LinkDailyStats,
+    LinkMonthlyStats,
 )
 
 STATS = LinkDailyStats.__table__
+MONTHS = LinkMonthlyStats.__table__
 LAGS = LinkDailyLag.__table__
 BREAKDOWNS = LinkDailyBreakdown.__table__
 BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
@@ -69,12 +73,29 @@ def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) ->
 @functools.lru_cache(maxsize=64)
 def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...], columns: tuple[str, ...]):
     """Built once per shape: constructing the ON CONFLICT clause cost more than running it."""
-    table = {STATS.name: STATS, LAGS.name: LAGS, BREAKDOWNS.name: BREAKDOWNS}[table_name]
+    table = {table.name: table for table in (STATS, MONTHS, LAGS, BREAKDOWNS)}[table_name]
     statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     added = [name for name in columns if name not in keys and name != "user_id"]
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in added}
     )
+
+
+def _add_to_days_and_months(connection: Connection, rows: list[dict]) -> None:
+    """Add LinkDailyStats rows to their days, and the same counters to their months."""
+    _upsert(connection, STATS, ["campaign_link_id", "day"], rows)
+    months: dict[tuple, dict] = {}
+    for row in rows:
+        month = row["day"].replace(day=1)
+        key = (row["campaign_link_id"], month)
+        entry = months.get(key)
+        if entry is None:
+            months[key] = {"month": month, **{name: value for name, value in row.items() if name != "day"}}
+        else:
+            for name in COUNTERS:
+                if name in row:
+                    entry[name] += row[name]
+    _upsert(connection, MONTHS, ["campaign_link_id", "month"], list(months.values()))
 
 
 def referrer_host(referrer: str | None) -> str:
@@ -146,7 +167,7 @@ def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> N
         .group_by(ClickEvent.campaign_link_id, day, CampaignLink.user_id)
     )
     rows = [_as_date(dict(row._mapping)) for row in connection.execute(query)]
-    _upsert(connection, STATS, ["campaign_link_id", "day"], rows)
+    _add_to_days_and_months(connection, rows)
     grouped = connection.execute(
         _grouped_clicks(connection.dialect.name, ClickEvent.tracking_id.in_(tracking_ids))
     ).all()
@@ -164,11 +185,9 @@ def count_conversion(
     days_since_click: int,
     first_of_type: bool,
 ) -> None:
-    """Add one new conversion to its link's day and to the days-to-convert distribution."""
-    _upsert(
+    """Add one new conversion to its link's day and month and to the days-to-convert distribution."""
+    _add_to_days_and_months(
         connection,
-        STATS,
-        ["campaign_link_id", "day"],
         [
             {
                 "campaign_link_id": campaign_link_id,
@@ -200,7 +219,7 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
     """Rebuild the aggregates of `link_ids` (every link when None) from the raw events, in one transaction."""
     link_ids = None if link_ids is None else list(link_ids)
     with db.engine.begin() as connection:
-        for table in (STATS, LAGS, BREAKDOWNS):
+        for table in (STATS, MONTHS, LAGS, BREAKDOWNS):
             statement = delete(table)
             if link_ids is not None:
                 statement = statement.where(table.c.campaign_link_id.in_(link_ids))
@@ -214,6 +233,12 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
             LAGS.insert().from_select(
                 ["campaign_link_id", "day", "days_since_click", "user_id", "conversions"],
                 _lags_from_events(connection.dialect.name, link_ids),
+            )
+        )
+        connection.execute(
+            MONTHS.insert().from_select(
+                ["campaign_link_id", "month", "user_id", *COUNTERS],
+                _months_from_days(connection.dialect.name, link_ids),
             )
         )
         _recount_breakdowns(connection, link_ids)
@@ -303,6 +328,23 @@ def _stats_from_events(dialect_name: str, link_ids):
         )
         .join(CampaignLink, CampaignLink.id == events.c.link_id)
         .group_by(events.c.link_id, events.c.day, CampaignLink.user_id)
+    )
+
+
+def first_of_month(day_column, dialect_name: str):
+    """The first day of a Date column's month, as SQL for this database."""
+    if dialect_name == "postgresql":
+        return cast(func.date_trunc("month", day_column), Date)
+    return func.date(day_column, "start of month")
+
+
+def _months_from_days(dialect_name: str, link_ids):
+    """LinkMonthlyStats rows: the (just rebuilt) daily rows summed per link and month."""
+    month = first_of_month(STATS.c.day, dialect_name)
+    return (
+        select(STATS.c.campaign_link_id, month, STATS.c.user_id, *[func.sum(STATS.c[name]) for name in COUNTERS])
+        .where(_only(STATS.c.campaign_link_id, link_ids))
+        .group_by(STATS.c.campaign_link_id, month, STATS.c.user_id)
     )
 
 

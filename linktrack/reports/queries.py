@@ -1,10 +1,11 @@
 """Report queries: every figure a report page, CSV export or JSON endpoint shows.
 
-Totals, series, funnels, rankings and a link's referrers and devices read the daily aggregates
-(LinkDailyStats, LinkDailyLag, LinkDailyBreakdown), never the raw events, so a report costs the
-same on a creator's first month as on their fifth year: at most one row per link and day (and
-breakdown value). Only one link's last 20 conversions read raw rows, through the
-(campaign_link_id, converted_at) index.
+Totals, series, funnels, rankings and a link's referrers and devices read the aggregates
+(LinkDailyStats, LinkMonthlyStats, LinkDailyLag, LinkDailyBreakdown), never the raw events, so a
+report costs the same on a creator's first month as on their fifth year. Sums over a range read
+whole months from LinkMonthlyStats and only the partial months at its edges day by day
+(`counter_rows`): at most ~60 rows per link for any range. Only one link's last 20 conversions
+read raw rows, through the (campaign_link_id, converted_at) index.
 
 Every query is scoped to one creator (user_id) or to one link the caller already owns.
 Days are UTC calendar days, both ends of a range included.
@@ -18,7 +19,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Float, Select, cast, func, select
+from sqlalchemy import Float, Select, and_, cast, func, or_, select, union_all
 
 from ..extensions import db
 from ..formatting import CENT, money
@@ -30,6 +31,7 @@ from ..models import (
     LinkDailyBreakdown,
     LinkDailyLag,
     LinkDailyStats,
+    LinkMonthlyStats,
     utcnow,
 )
 
@@ -199,9 +201,47 @@ COUNTER_NAMES = ["clicks", "unique_clicks", "bot_clicks"] + [
 ]
 
 
-def _sums() -> dict[str, Any]:
-    """SUM(...) of every LinkDailyStats counter, 0 when no row matches."""
-    return {name: func.coalesce(func.sum(getattr(S, name)), 0) for name in COUNTER_NAMES}
+def split_range(start: date, end: date) -> tuple[list[tuple[date, date]], tuple[date, date] | None]:
+    """[start, end] as the day spans of its partial months at either edge, and the first days of
+    the first and last whole months in between (None when no month is whole)."""
+    first_whole = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after_whole = (end + timedelta(days=1)).replace(day=1)  # whole months end before this day
+    if first_whole >= after_whole:
+        return [(start, end)], None
+    days = []
+    if start < first_whole:
+        days.append((start, first_whole - timedelta(days=1)))
+    if after_whole <= end:
+        days.append((after_whole, end))
+    last_whole = (after_whole - timedelta(days=1)).replace(day=1)
+    return days, (first_whole, last_whole)
+
+
+def counter_rows(date_range: DateRange, *, user_id: int | None = None, link_id: uuid.UUID | None = None):
+    """The aggregate rows whose counters add up to `date_range` for a creator or one link: monthly
+    rows for whole months, daily rows for the rest. A subquery with campaign_link_id, user_id and
+    every counter; every figure summed over a range reads it (the conditions sit in each branch,
+    on the (user_id, day|month) index or the (campaign_link_id, day|month) key)."""
+    day_spans, months = split_range(date_range.start, date_range.end)
+
+    def rows(table, column, spans):
+        conditions = [or_(*[and_(column >= first, column <= last) for first, last in spans])]
+        if user_id is not None:
+            conditions.append(table.user_id == user_id)
+        if link_id is not None:
+            conditions.append(table.campaign_link_id == link_id)
+        names = ["campaign_link_id", "user_id", *COUNTER_NAMES]
+        return select(*[getattr(table, name) for name in names]).where(*conditions)
+
+    parts = [rows(S, S.day, day_spans)] if day_spans else []
+    if months:
+        parts.append(rows(LinkMonthlyStats, LinkMonthlyStats.month, [months]))
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("counters")
+
+
+def _sums(rows) -> dict[str, Any]:
+    """SUM(...) of every counter of `rows` (a counter_rows subquery), 0 when no row matches."""
+    return {name: func.coalesce(func.sum(rows.c[name]), 0) for name in COUNTER_NAMES}
 
 
 def _decimal(value) -> Decimal:
@@ -301,8 +341,9 @@ class Figures:
         return stages
 
 
-def _figures(*conditions) -> Figures:
-    row = db.session.execute(select(*[expr.label(name) for name, expr in _sums().items()]).where(*conditions)).one()
+def _figures(rows, *conditions) -> Figures:
+    """Every counter of `rows` (a counter_rows subquery) summed, where `conditions` hold."""
+    row = db.session.execute(select(*[expr.label(name) for name, expr in _sums(rows).items()]).where(*conditions)).one()
     return Figures.from_row(row._mapping)
 
 
@@ -504,12 +545,13 @@ def grouped_query(
     `order` builds the sort expression (or a list of them) from the SUM expressions, by name; ties
     and the "name" sort (order=None) fall back to the group's name. Groups with no row in the range are absent.
     """
-    sums = _sums()
+    rows = counter_rows(date_range, user_id=user_id)
+    sums = _sums(rows)
     columns = _group_columns(group)
     statement = (
         select(*columns, *[expr.label(name) for name, expr in sums.items()])
-        .join(CampaignLink, CampaignLink.id == S.campaign_link_id)
-        .where(*_user_days(user_id, date_range))
+        .select_from(rows)
+        .join(CampaignLink, CampaignLink.id == rows.c.campaign_link_id)
         .group_by(*columns)
     )
     if video:
@@ -560,11 +602,11 @@ def _all_groups(user_id: int, date_range: DateRange) -> dict[str, list[GroupRow]
     One aggregate query summed per link (at most one row per link), folded into videos and
     campaigns here: a third of the cost of grouping three times in SQL.
     """
-    sums = _sums()
+    rows = counter_rows(date_range, user_id=user_id)
     per_link = db.session.execute(
-        select(S.campaign_link_id, *[expr.label(name) for name, expr in sums.items()])
-        .where(*_user_days(user_id, date_range))
-        .group_by(S.campaign_link_id)
+        select(rows.c.campaign_link_id, *[expr.label(name) for name, expr in _sums(rows).items()]).group_by(
+            rows.c.campaign_link_id
+        )
     )
     figures = {row.campaign_link_id: Figures.from_row(row._mapping) for row in per_link}
     links = db.session.execute(
@@ -818,7 +860,8 @@ def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool
 
 def table_totals(user_id: int, query: TableQuery) -> Figures:
     """The filtered totals above a table (links, videos or campaigns together)."""
-    conditions = list(_user_days(user_id, query.date_range))
+    rows = counter_rows(query.date_range, user_id=user_id)
+    conditions = []
     if query.video or query.campaign:
         links = select(CampaignLink.id).where(CampaignLink.user_id == user_id)
         if query.video:
@@ -827,8 +870,8 @@ def table_totals(user_id: int, query: TableQuery) -> Figures:
             links = links.where(CampaignLink.campaign.is_(None))
         elif query.campaign:
             links = links.where(CampaignLink.campaign == query.campaign)
-        conditions.append(S.campaign_link_id.in_(links))
-    return _figures(*conditions)
+        conditions.append(rows.c.campaign_link_id.in_(links))
+    return _figures(rows, *conditions)
 
 
 def group_headers(group: str) -> list[str]:
@@ -949,7 +992,7 @@ NO_REFERRER = "No referrer (direct, app or removed)"
 
 
 def link_figures(link: CampaignLink, date_range: DateRange) -> Figures:
-    return _figures(*_link_days(link.id, date_range))
+    return _figures(counter_rows(date_range, link_id=link.id))
 
 
 def link_report(link: CampaignLink, date_range: DateRange) -> LinkReport:
@@ -963,7 +1006,7 @@ def link_report(link: CampaignLink, date_range: DateRange) -> LinkReport:
     return LinkReport(
         link=link,
         date_range=date_range,
-        totals=_figures(*conditions),
+        totals=link_figures(link, date_range),
         series=_series(date_range, *conditions),
         lags=_lags(*lag_conditions, window_days=link.attribution_window_days),
         recent=recent_conversions(link.id, date_range),
