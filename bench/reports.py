@@ -506,7 +506,11 @@ def vacuum_aggregates(url: str, full: bool = False) -> None:
     """A recount deletes and rewrites every aggregate row: reports must not scan the dead ones (FULL: nor their
     pages, as after a fresh load)."""
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"VACUUM ({'FULL, ' if full else ''}ANALYZE) link_daily_stats, link_daily_lags")
+        connection.execute(f"VACUUM ({'FULL, ' if full else ''}ANALYZE) {', '.join(AGGREGATE_TABLES)}")
+
+
+# Every table recount_daily_stats() rebuilds (the database is migrated to head before any vacuum).
+AGGREGATE_TABLES = ["link_daily_stats", "link_daily_lags", "link_daily_breakdowns", "link_monthly_stats"]
 
 
 def write_clicks(connection: psycopg.Connection, histories: list[CreatorHistory], now: datetime, rng: random.Random):

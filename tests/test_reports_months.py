@@ -4,6 +4,7 @@ clicks), whatever the range's edges."""
 
 import random
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from reports_support import add_click, add_conversion, add_link
@@ -167,3 +168,46 @@ def test_the_links_list_counts_lifetime_clicks_from_the_monthly_rows(app, histor
                 select(func.count()).where(ClickEvent.campaign_link_id == link_id, ~ClickEvent.is_bot)
             )
             assert service.count_clicks(link_id) == people > 0
+
+
+def test_the_migration_fills_the_monthly_rows_from_the_daily_ones(make_app, tmp_path):
+    """Upgrading a database that already has daily rows: reports read the same figures right away."""
+    from flask_migrate import downgrade, upgrade
+
+    from linktrack.auth.service import register_user
+    from linktrack.models import LinkMonthlyStats
+
+    fresh = make_app(SQLALCHEMY_DATABASE_URI="sqlite:///" + str(tmp_path / "months.db"))
+    with fresh.app_context():
+        upgrade()
+        user = register_user("months@example.com", "correct horse battery")
+        link = add_link(user.id, "mig01", "dQw4w9WgXcQ", None)
+        for day, clicks, revenue in [
+            (date(2028, 1, 31), 3, "1.50"),
+            (date(2028, 2, 1), 4, "2.25"),
+            (date(2028, 2, 29), 5, "0"),
+        ]:
+            db.session.add(
+                LinkDailyStats(
+                    campaign_link_id=link.id,
+                    day=day,
+                    user_id=user.id,
+                    clicks=clicks,
+                    purchase_count=1,
+                    purchase_revenue=revenue,
+                )
+            )
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0006_link_daily_breakdowns")
+        upgrade()
+        months = {
+            row.month: (row.user_id, row.clicks, row.purchase_count, row.purchase_revenue)
+            for row in db.session.scalars(select(LinkMonthlyStats))
+        }
+        assert months == {
+            date(2028, 1, 1): (user.id, 3, 1, Decimal("1.50")),
+            date(2028, 2, 1): (user.id, 9, 2, Decimal("2.25")),
+        }
+        db.session.remove()
+        db.engine.dispose()
