@@ -510,7 +510,13 @@ def vacuum_aggregates(url: str, full: bool = False) -> None:
 
 
 # Every table recount_daily_stats() rebuilds (the database is migrated to head before any vacuum).
-AGGREGATE_TABLES = ["link_daily_stats", "link_daily_lags", "link_daily_breakdowns", "link_monthly_stats"]
+AGGREGATE_TABLES = [
+    "link_daily_stats",
+    "link_daily_lags",
+    "link_daily_breakdowns",
+    "link_monthly_stats",
+    "user_daily_stats",
+]
 
 
 def write_clicks(connection: psycopg.Connection, histories: list[CreatorHistory], now: datetime, rng: random.Random):

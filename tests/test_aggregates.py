@@ -17,6 +17,7 @@ from linktrack.models import (
     LinkDailyLag,
     LinkDailyStats,
     LinkMonthlyStats,
+    UserDailyStats,
 )
 from linktrack.reports.aggregates import recount_daily_stats
 from tests.redirect_support import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
@@ -44,6 +45,10 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.month): counters(row)
             for row in db.session.scalars(select(LinkMonthlyStats))
         }
+        user_days = {
+            (row.user_id, row.day): counters(row, keys=("user_id", "day"))
+            for row in db.session.scalars(select(UserDailyStats))
+        }
         lags = {
             (str(row.campaign_link_id), row.day, row.days_since_click): row.conversions
             for row in db.session.scalars(select(LinkDailyLag))
@@ -52,7 +57,7 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
             for row in db.session.scalars(select(LinkDailyBreakdown))
         }
-    return {"stats": stats, "months": months, "lags": lags, "breakdowns": breakdowns}
+    return {"stats": stats, "months": months, "user_days": user_days, "lags": lags, "breakdowns": breakdowns}
 
 
 def recounted(app) -> dict:
@@ -125,6 +130,7 @@ def test_clicks_and_conversions_through_the_real_paths_match_a_recount(app, clie
     assert live["lags"][(link_id, fourth_day, 3)] == 3  # her two purchases and Bob's enrollment
     assert live["lags"][(link_id, fourth_day, 2)] == 1  # Dave converted 2 days 23:59:59 after his click
     assert live["months"] == months_from_days(live["stats"])
+    assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -149,6 +155,7 @@ def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
     after_midnight = live["stats"][(str(link_id), date(2026, 5, 5))]
     assert (after_midnight["clicks"], after_midnight["unique_clicks"], after_midnight["bot_clicks"]) == (1, 1, 1)
     assert live["months"] == months_from_days(live["stats"])
+    assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -165,11 +172,13 @@ def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app,
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["purchase_count"] == 0
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["clicks"] == 1
     assert after["lags"] == {}
+    assert after["user_days"] == user_days_from_days(after["stats"])  # a partial recount rebuilds the creator's days
     assert after["breakdowns"][(str(link["id"]), date(2026, 5, 4), "device", "desktop")] == (owner, 1)
     with app.app_context():
-        db.session.delete(db.session.get(CampaignLink, link["id"]))
+        db.session.delete(db.session.get(CampaignLink, link["id"]))  # links are archived, never deleted, in the app
         db.session.commit()
-    assert snapshot(app) == {"stats": {}, "months": {}, "lags": {}, "breakdowns": {}}
+        recount_daily_stats()  # so the creator's days need the recount the link's own rows do not
+    assert snapshot(app) == {"stats": {}, "months": {}, "user_days": {}, "lags": {}, "breakdowns": {}}
 
 
 def test_demo_data_arrives_with_its_aggregates(app):
@@ -181,6 +190,7 @@ def test_demo_data_arrives_with_its_aggregates(app):
     assert sum(row["clicks"] + row["bot_clicks"] for row in live["stats"].values()) == counts["clicks"]
     assert sum(live["lags"].values()) == counts["conversions"]
     assert live["months"] == months_from_days(live["stats"])
+    assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
 
 
@@ -211,6 +221,7 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         assert sum(by_dimension[(next_day, dimension)].values()) == 1
     assert not any("private" in value or "watch" in value for (_, _, value) in counts)
     assert live["months"] == months_from_days(live["stats"])
+    assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
 
     # The link page shows sites without "www." (YouTube's two spellings fold into one line).
@@ -225,6 +236,16 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         ("t.co", 1),
     ]
     assert sum(share.count for share in report.devices) == sum(share.count for share in report.browsers) == 6
+
+
+def user_days_from_days(stats: dict) -> dict:
+    """The daily rows summed per creator and day, as the creator's rows must be."""
+    days: dict = {}
+    for (_, day), row in stats.items():
+        total = days.setdefault((row["user_id"], day), dict.fromkeys((name for name in row if name != "user_id"), 0))
+        for name in total:
+            total[name] += row[name]
+    return days
 
 
 def months_from_days(stats: dict) -> dict:
@@ -265,4 +286,5 @@ def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app
     assert (may_row["clicks"], may_row["purchase_count"], may_row["purchase_visitors"]) == (1, 2, 1)
     assert may_row["purchase_revenue"] == Decimal("35.01")
     assert live["months"] == months_from_days(live["stats"])
+    assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)

@@ -139,6 +139,17 @@ def test_reports_over_month_boundaries_equal_the_daily_rows(app, history, start,
 
         dashboard = dashboard_summary(alice, date_range)
         assert dashboard.totals == expected_total
+        series = dashboard.series  # drawn from the creator's days
+        assert sum(point.clicks for point in series) == expected_total.clicks
+        assert sum(point.conversions for point in series) == expected_total.conversions
+        assert sum((point.revenue for point in series), Decimal("0")) == expected_total.revenue
+        for point in series:
+            in_bucket = from_days(point.start, point.end, S.user_id == alice)
+            assert (point.clicks, point.conversions, point.revenue) == (
+                in_bucket.clicks,
+                in_bucket.conversions,
+                in_bucket.revenue,
+            )
         active = [
             link_id
             for link_id in link_ids[:3]
@@ -170,12 +181,12 @@ def test_the_links_list_counts_lifetime_clicks_from_the_monthly_rows(app, histor
             assert service.count_clicks(link_id) == people > 0
 
 
-def test_the_migration_fills_the_monthly_rows_from_the_daily_ones(make_app, tmp_path):
+def test_the_migrations_fill_the_monthly_and_creator_rows_from_the_daily_ones(make_app, tmp_path):
     """Upgrading a database that already has daily rows: reports read the same figures right away."""
     from flask_migrate import downgrade, upgrade
 
     from linktrack.auth.service import register_user
-    from linktrack.models import LinkMonthlyStats
+    from linktrack.models import LinkMonthlyStats, UserDailyStats
 
     fresh = make_app(SQLALCHEMY_DATABASE_URI="sqlite:///" + str(tmp_path / "months.db"))
     with fresh.app_context():
@@ -208,6 +219,14 @@ def test_the_migration_fills_the_monthly_rows_from_the_daily_ones(make_app, tmp_
         assert months == {
             date(2028, 1, 1): (user.id, 3, 1, Decimal("1.50")),
             date(2028, 2, 1): (user.id, 9, 2, Decimal("2.25")),
+        }
+        creator_days = {
+            row.day: (row.clicks, row.purchase_revenue) for row in db.session.scalars(select(UserDailyStats))
+        }
+        assert creator_days == {
+            date(2028, 1, 31): (3, Decimal("1.50")),
+            date(2028, 2, 1): (4, Decimal("2.25")),
+            date(2028, 2, 29): (5, Decimal("0")),
         }
         db.session.remove()
         db.engine.dispose()

@@ -1,5 +1,5 @@
-"""Keeping the aggregates (LinkDailyStats and its LinkMonthlyStats rollup, LinkDailyLag,
-LinkDailyBreakdown) equal to the raw events.
+"""Keeping the aggregates (LinkDailyStats and its LinkMonthlyStats and UserDailyStats rollups,
+LinkDailyLag, LinkDailyBreakdown) equal to the raw events.
 
 Three ways in, one arithmetic:
 - `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
@@ -9,8 +9,8 @@ Three ways in, one arithmetic:
 - `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
   after cleanup deletes events, and to check the other two (tests assert they agree).
 
-Every change to a day's counters is added to its month's row in the same transaction, so the
-monthly rows are always the sums of the daily ones. Days are UTC dates: clicks by click day,
+Every change to a link's day is added to its month's row and to its creator's day in the same
+transaction, so the rollups are always the sums of the daily rows. Days are UTC dates: clicks by click day,
 conversions by conversion day. Breakdowns count the same clicks as `clicks` (bots left out) per
 referrer host, device, browser and os. Two first conversions of one visitor and type recorded at
 the same instant by two processes may both count as the visitor's first; a recount settles it.
@@ -37,10 +37,12 @@ from ..models import (
     LinkDailyLag,
     LinkDailyStats,
     LinkMonthlyStats,
+    UserDailyStats,
 )
 
 STATS = LinkDailyStats.__table__
 MONTHS = LinkMonthlyStats.__table__
+USER_DAYS = UserDailyStats.__table__
 LAGS = LinkDailyLag.__table__
 BREAKDOWNS = LinkDailyBreakdown.__table__
 BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
@@ -73,7 +75,7 @@ def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) ->
 @functools.lru_cache(maxsize=64)
 def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...], columns: tuple[str, ...]):
     """Built once per shape: constructing the ON CONFLICT clause cost more than running it."""
-    table = {table.name: table for table in (STATS, MONTHS, LAGS, BREAKDOWNS)}[table_name]
+    table = {table.name: table for table in (STATS, MONTHS, USER_DAYS, LAGS, BREAKDOWNS)}[table_name]
     statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     added = [name for name in columns if name not in keys and name != "user_id"]
     return statement.on_conflict_do_update(
@@ -82,20 +84,29 @@ def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...],
 
 
 def _add_to_days_and_months(connection: Connection, rows: list[dict]) -> None:
-    """Add LinkDailyStats rows to their days, and the same counters to their months."""
+    """Add LinkDailyStats rows to their days, and the same counters to their link's months and
+    their creator's days."""
     _upsert(connection, STATS, ["campaign_link_id", "day"], rows)
-    months: dict[tuple, dict] = {}
+    months = _folded(
+        rows, lambda row: {"campaign_link_id": row["campaign_link_id"], "month": row["day"].replace(day=1)}
+    )
+    _upsert(connection, MONTHS, ["campaign_link_id", "month"], months)
+    _upsert(connection, USER_DAYS, ["user_id", "day"], _folded(rows, lambda row: {"day": row["day"]}))
+
+
+def _folded(rows: list[dict], key) -> list[dict]:
+    """`rows`' counters summed per `key(row)` (a dict of the new key columns), with their user_id."""
+    folded: dict[tuple, dict] = {}
     for row in rows:
-        month = row["day"].replace(day=1)
-        key = (row["campaign_link_id"], month)
-        entry = months.get(key)
+        keys = key(row)
+        counters = {name: row[name] for name in COUNTERS if name in row}
+        entry = folded.get((row["user_id"], *keys.values()))
         if entry is None:
-            months[key] = {"month": month, **{name: value for name, value in row.items() if name != "day"}}
+            folded[(row["user_id"], *keys.values())] = {**keys, "user_id": row["user_id"], **counters}
         else:
-            for name in COUNTERS:
-                if name in row:
-                    entry[name] += row[name]
-    _upsert(connection, MONTHS, ["campaign_link_id", "month"], list(months.values()))
+            for name, value in counters.items():
+                entry[name] += value
+    return list(folded.values())
 
 
 def referrer_host(referrer: str | None) -> str:
@@ -224,6 +235,13 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
             if link_ids is not None:
                 statement = statement.where(table.c.campaign_link_id.in_(link_ids))
             connection.execute(statement)
+        # A creator's days sum all their links: rebuilt whole, for the creators owning `link_ids`.
+        users = None
+        if link_ids is not None:
+            users = connection.scalars(
+                select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()
+            ).all()
+        connection.execute(delete(USER_DAYS).where(_only(USER_DAYS.c.user_id, users)))
         connection.execute(
             STATS.insert().from_select(
                 ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(connection.dialect.name, link_ids)
@@ -239,6 +257,14 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
             MONTHS.insert().from_select(
                 ["campaign_link_id", "month", "user_id", *COUNTERS],
                 _months_from_days(connection.dialect.name, link_ids),
+            )
+        )
+        connection.execute(
+            USER_DAYS.insert().from_select(
+                ["user_id", "day", *COUNTERS],
+                select(STATS.c.user_id, STATS.c.day, *[func.sum(STATS.c[name]) for name in COUNTERS])
+                .where(_only(STATS.c.user_id, users))
+                .group_by(STATS.c.user_id, STATS.c.day),
             )
         )
         _recount_breakdowns(connection, link_ids)

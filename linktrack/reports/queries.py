@@ -32,6 +32,7 @@ from ..models import (
     LinkDailyLag,
     LinkDailyStats,
     LinkMonthlyStats,
+    UserDailyStats,
     utcnow,
 )
 
@@ -347,14 +348,6 @@ def _figures(rows, *conditions) -> Figures:
     return Figures.from_row(row._mapping)
 
 
-def _user_days(user_id: int, date_range: DateRange) -> tuple:
-    return (S.user_id == user_id, S.day >= date_range.start, S.day <= date_range.end)
-
-
-def _link_days(link_id: uuid.UUID, date_range: DateRange) -> tuple:
-    return (S.campaign_link_id == link_id, S.day >= date_range.start, S.day <= date_range.end)
-
-
 # ---- the series a chart draws -----------------------------------------------------------------
 
 
@@ -390,12 +383,19 @@ def _bucket_start(day: date, unit: str) -> date:
     return day
 
 
-def _series(date_range: DateRange, *conditions) -> list[SeriesPoint]:
-    """Clicks, conversions and revenue per bucket, every bucket present (zero-filled)."""
-    conversions = sum((getattr(S, f"{t}_count") for t in EVENT_TYPES[1:]), getattr(S, f"{EVENT_TYPES[0]}_count"))
-    revenue = sum((getattr(S, f"{t}_revenue") for t in EVENT_TYPES[1:]), getattr(S, f"{EVENT_TYPES[0]}_revenue"))
+def _series(date_range: DateRange, table, *conditions) -> list[SeriesPoint]:
+    """Clicks, conversions and revenue per bucket, every bucket present (zero-filled), from the
+    daily rows of `table` (LinkDailyStats for a link, UserDailyStats for a creator) where `conditions` hold."""
+    conversions = sum(
+        (getattr(table, f"{t}_count") for t in EVENT_TYPES[1:]), getattr(table, f"{EVENT_TYPES[0]}_count")
+    )
+    revenue = sum(
+        (getattr(table, f"{t}_revenue") for t in EVENT_TYPES[1:]), getattr(table, f"{EVENT_TYPES[0]}_revenue")
+    )
     rows = db.session.execute(
-        select(S.day, func.sum(S.clicks), func.sum(conversions), func.sum(revenue)).where(*conditions).group_by(S.day)
+        select(table.day, func.sum(table.clicks), func.sum(conversions), func.sum(revenue))
+        .where(table.day >= date_range.start, table.day <= date_range.end, *conditions)
+        .group_by(table.day)
     )
     unit = granularity(date_range)
     points: dict[date, SeriesPoint] = {}
@@ -932,13 +932,12 @@ class Dashboard:
 def dashboard_summary(user_id: int, date_range: DateRange | None = None) -> Dashboard:
     """Totals, series, days to convert and the top earners of one creator in a range (default 30 days)."""
     date_range = date_range or default_range()
-    conditions = _user_days(user_id, date_range)
     groups = _all_groups(user_id, date_range)
     top = {group: _rank(rows, TOP_ROWS) for group, rows in groups.items()}
     return Dashboard(
         date_range=date_range,
         totals=sum((row.figures for row in groups["link"]), Figures()),
-        series=_series(date_range, *conditions),
+        series=_series(date_range, UserDailyStats, UserDailyStats.user_id == user_id),
         lags=_lags(
             LinkDailyLag.user_id == user_id, LinkDailyLag.day >= date_range.start, LinkDailyLag.day <= date_range.end
         ),
@@ -997,7 +996,6 @@ def link_figures(link: CampaignLink, date_range: DateRange) -> Figures:
 
 def link_report(link: CampaignLink, date_range: DateRange) -> LinkReport:
     """Everything the link page shows for one link in a range."""
-    conditions = _link_days(link.id, date_range)
     lag_conditions = (
         LinkDailyLag.campaign_link_id == link.id,
         LinkDailyLag.day >= date_range.start,
@@ -1007,7 +1005,7 @@ def link_report(link: CampaignLink, date_range: DateRange) -> LinkReport:
         link=link,
         date_range=date_range,
         totals=link_figures(link, date_range),
-        series=_series(date_range, *conditions),
+        series=_series(date_range, S, S.campaign_link_id == link.id),
         lags=_lags(*lag_conditions, window_days=link.attribution_window_days),
         recent=recent_conversions(link.id, date_range),
         referrers=_shares(_click_breakdown(link.id, date_range, "referrer"), _referrer_name, TOP_REFERRERS),
