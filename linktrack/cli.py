@@ -1,4 +1,4 @@
-"""Command line: `flask users create|api-key` and `flask demo`."""
+"""Command line: `flask users create|api-key`, `flask demo` and `flask recount`."""
 
 import click
 from flask import Flask
@@ -62,6 +62,20 @@ def load_demo() -> None:
     click.echo(f"Log in as {DEMO_EMAIL} with the password {DEMO_PASSWORD}.")
 
 
+@click.command("recount")
+@with_appcontext
+def recount() -> None:
+    """Rebuild every report aggregate from the raw clicks and conversions (after a migration adds one)."""
+    import time
+
+    from .reports.aggregates import recount_daily_stats
+
+    started = time.perf_counter()
+    recount_daily_stats()
+    click.echo(f"Report aggregates rebuilt from the raw events in {time.perf_counter() - started:.1f} s.")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(load_demo)
+    app.cli.add_command(recount)

@@ -288,3 +288,19 @@ def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app
     assert live["months"] == months_from_days(live["stats"])
     assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
+
+
+def test_flask_recount_rebuilds_every_aggregate(app, client, owner):
+    link = create_link(app, owner)
+    with time_machine.travel(DAY_ONE, tick=False):
+        tracking = visit(client, link["short_code"], referrer="https://www.youtube.com/")
+        convert(client, link["id"], tracking, "purchase", 20)
+    live = snapshot(app)
+    with app.app_context():
+        for table in (LinkDailyStats, LinkMonthlyStats, UserDailyStats, LinkDailyLag, LinkDailyBreakdown):
+            db.session.execute(delete(table))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["recount"])
+    assert result.exit_code == 0, result.output
+    assert "Report aggregates rebuilt" in result.output
+    assert snapshot(app) == live

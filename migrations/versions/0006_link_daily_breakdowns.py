@@ -4,8 +4,9 @@ Revision ID: 0006_link_daily_breakdowns
 Revises: 0005_forwarding
 Create Date: 2026-11-22 21:10:00
 
-The rows are filled by `recount_daily_stats()` (bench and `flask` callers run it after migrating);
-until then a link page shows no referrers or devices for clicks stored before this migration.
+Clicks stored before this migration are counted by `flask recount` (recount_daily_stats(), which
+folds referrers to their hosts in Python, so this migration cannot fill the table in SQL): until
+it runs, a link page's referrers and devices show only clicks stored after upgrading.
 """
 
 import sqlalchemy as sa
