@@ -53,7 +53,7 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
-    CLICK_FLUSH_SECONDS = 0.05  # clicks are written in batches this often; 0: in each request (click_writer.py)
+    CLICK_FLUSH_SECONDS = 0.1  # clicks are written in batches this often; 0: in each request (click_writer.py)
     JOBS_SWEEP_SECONDS = 60  # no-Redis mode: due pending jobs run at most this often, at the next enqueue
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)

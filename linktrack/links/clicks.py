@@ -37,7 +37,7 @@ from crawlerdetect import CrawlerDetect
 from flask import current_app
 from sqlalchemy import Boolean, and_, bindparam, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
 from ..extensions import db
@@ -221,11 +221,26 @@ def store_clicks(engine: Engine, rows: list[dict]) -> None:
         _log_lost([row for row, _ in failed], failed[0][1])
 
 
+TRANSIENT_RETRIES = 3  # a deadlock or serialization failure rolls the batch back whole: write it again
+
+
 def _insert(engine: Engine, params: list[dict]) -> None:
     """The rows and their daily aggregates, in one transaction: both or neither."""
-    with engine.begin() as connection:
-        connection.execute(INSERT_CLICK, params)
-        count_clicks(connection, [row["tracking_id"] for row in params])
+    for attempt in range(1, TRANSIENT_RETRIES + 1):
+        try:
+            with engine.begin() as connection:
+                connection.execute(INSERT_CLICK, params)
+                count_clicks(connection, [row["tracking_id"] for row in params])
+            return
+        except OperationalError as exc:
+            if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
+                raise
+            log.warning("click batch of %d rolled back (%s); writing it again", len(params), type(exc.orig).__name__)
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    """PostgreSQL's deadlock and serialization failures (SQLSTATE 40xxx): retrying is safe."""
+    return str(getattr(exc.orig, "sqlstate", "") or "").startswith("40")
 
 
 def _log_lost(rows: list[dict], exc: Exception) -> None:

@@ -67,8 +67,14 @@ def utc_day(column, dialect_name: str):
 
 
 def _upsert(connection: Connection, table, keys: list[str], rows: list[dict]) -> None:
-    """Add `rows` to `table`: insert new keys, add every other column to existing ones."""
+    """Add `rows` to `table`: insert new keys, add every other column to existing ones.
+
+    Rows go in key order, and every writer upserts the tables in the same order (days, months,
+    creator days, then lags or breakdowns), so two transactions touching the same rows lock them
+    in the same order and never deadlock each other.
+    """
     if rows:
+        rows = sorted(rows, key=lambda row: tuple(str(row[name]) for name in keys))
         connection.execute(_upsert_statement(connection.dialect.name, table.name, tuple(keys), tuple(rows[0])), rows)
 
 
