@@ -488,16 +488,9 @@ def create_link(
         if is_reserved(code):
             continue
         link = CampaignLink(user_id=user_id, short_code=code, **cleaned)
-        db.session.add(link)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            if not _code_exists(code):
-                raise
-            continue
-        forget_cached_link(code)
-        return link
+        if _committed(link):
+            forget_cached_link(code)
+            return link
     raise ShortCodeUnavailable(f"no free short code after {SHORT_CODE_ATTEMPTS} attempts")
 
 
@@ -539,8 +532,9 @@ def _code_exists(code: str) -> bool:
     return db.session.scalar(select(CampaignLink.id).where(CampaignLink.short_code == code)) is not None
 
 
-def _commit_new_code(link: CampaignLink) -> None:
-    """Commit; a unique clash on the short code (a concurrent claim) becomes short_code_taken."""
+def _committed(link: CampaignLink) -> bool:
+    """Commit `link`; False when its short code was claimed meanwhile (the unique index decides).
+    Any other integrity error is raised."""
     code = link.short_code
     db.session.add(link)
     try:
@@ -549,9 +543,17 @@ def _commit_new_code(link: CampaignLink) -> None:
         db.session.rollback()
         if not _code_exists(code):
             raise
+        return False
+    return True
+
+
+def _commit_new_code(link: CampaignLink) -> None:
+    """Commit; a unique clash on a code the creator chose becomes short_code_taken."""
+    code = link.short_code
+    if not _committed(link):
         raise LinkInvalid(
             [FieldProblem("short_code", "short_code_taken", f"The short code “{code}” is already in use.")]
-        ) from None
+        )
 
 
 # ---- reading -------------------------------------------------------------------------------------
