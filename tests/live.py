@@ -19,19 +19,23 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def serve_app(app):
-    """Serve a Flask app on 127.0.0.1 (random port) in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def _serving(server):
+    """Run `server` (anything with serve_forever/shutdown) in a thread; yields its base URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
 
 
-@contextmanager
+def serve_app(app):
+    """Serve a Flask app on 127.0.0.1 (random port) in a thread; yields its base URL."""
+    return _serving(make_server("127.0.0.1", 0, app, threaded=True))
+
+
 def serve_directory(directory):
     """Serve static files from `directory` on 127.0.0.1 (random port); yields its base URL."""
 
@@ -42,12 +46,4 @@ def serve_directory(directory):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return _serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
