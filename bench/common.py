@@ -55,3 +55,30 @@ def bench_app(url: str, config: dict | None = None) -> Flask:
             **(config or {}),
         }
     )
+
+
+def wrk_report_lua(expected_status: int) -> str:
+    """The end of every benchmark's wrk script: count answers with `expected_status` (and the rest)
+    per thread, then print one JSON line that bench/redirect.py's `wrk()` reads. Scripts that use it
+    must collect their threads in a `threads` table from setup()."""
+    return """
+function init(args) expected = 0; others = 0 end
+
+function response(status, headers, body)
+  if status == __EXPECTED__ then expected = expected + 1 else others = others + 1 end
+end
+
+function done(summary, latency, requests)
+  local x, o = 0, 0
+  for _, thread in ipairs(threads) do
+    x = x + thread:get("expected")
+    o = o + thread:get("others")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "expected": %d, "others": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "socket_errors": %d}\\n',
+    summary.requests, summary.duration, x, o, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout))
+end
+""".replace("__EXPECTED__", str(expected_status))

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.common import rebuild_database
+from bench.common import rebuild_database, wrk_report_lua
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,14 +42,13 @@ WRK_SCRIPT = """
 local link_id = "%(link_id)s"
 local threads = {}
 local thread_number = 0
+counter = 0
 
 function setup(thread)
   thread:set("offset", thread_number * %(per_thread)d + %(start)d)
   thread_number = thread_number + 1
   table.insert(threads, thread)
 end
-
-function init(args) counter = 0; created = 0; others = 0 end
 
 function request()
   counter = counter + 1
@@ -59,24 +58,6 @@ function request()
     .. '"revenue_amount":"49.99","event_id":"bench-%%d"}', n, link_id, n)
   return wrk.format("POST", "/api/conversions",
     {["Content-Type"] = "application/json", ["Origin"] = "%(origin)s"}, body)
-end
-
-function response(status, headers, body)
-  if status == 201 then created = created + 1 else others = others + 1 end
-end
-
-function done(summary, latency, requests)
-  local c, o = 0, 0
-  for _, thread in ipairs(threads) do
-    c = c + thread:get("created")
-    o = o + thread:get("others")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "redirects": %%d, "others": %%d, '
-    .. '"p50_us": %%d, "p99_us": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, c, o, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -116,13 +97,13 @@ def main() -> None:
         result, start = run_round(database_url, link_id, start, args)
         results.append(result)
         print(
-            f"{number:<12}{rps(result) * result['redirects'] / max(result['requests'], 1):>12.0f}"
-            f"{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}{result['redirects']:>9}"
+            f"{number:<12}{rps(result) * result['expected'] / max(result['requests'], 1):>12.0f}"
+            f"{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}{result['expected']:>9}"
             f"{result['others']:>7}{result['socket_errors']:>8}{result['stored']:>9}"
         )
-    accepted = statistics.median(rps(r) * r["redirects"] / max(r["requests"], 1) for r in results)
+    accepted = statistics.median(rps(r) * r["expected"] / max(r["requests"], 1) for r in results)
     p99 = statistics.median(r["p99_us"] for r in results) / 1000
-    created = sum(r["redirects"] for r in results)
+    created = sum(r["expected"] for r in results)
     stored = sum(r["stored"] for r in results)
     print(f"\nmedian: {accepted:.0f} accepted conversions/s (target >= 1000), p99 {p99:.1f} ms")
     print(f"rows: {created} answered 201, {stored} rows stored ({'all stored' if stored >= created else 'MISSING'})")
@@ -215,6 +196,7 @@ def write_script(directory: str, link_id: str, start: int, args) -> str:
     path = Path(directory) / f"post-{start}.lua"
     path.write_text(
         WRK_SCRIPT % {"link_id": link_id, "per_thread": CLICKS_PER_THREAD, "start": start, "origin": ORIGIN}
+        + wrk_report_lua(201)
     )
     return str(path)
 

@@ -32,6 +32,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.common import wrk_report_lua
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 USER_AGENT = (
@@ -40,36 +42,16 @@ USER_AGENT = (
 )
 WARM_UP_SECONDS = 3
 
-# wrk script: rotate over the short codes, count 302s, print one JSON line at the end.
+# wrk script: rotate over the short codes; wrk_report_lua counts the 302s and prints the figures.
 WRK_SCRIPT = """
 local codes = {%(codes)s}
 local counter = 0
 local threads = {}
 
 function setup(thread) table.insert(threads, thread) end
-function init(args) redirects = 0; others = 0 end
-
 function request()
   counter = counter + 1
   return wrk.format("GET", "/" .. codes[(counter %% #codes) + 1])
-end
-
-function response(status, headers, body)
-  if status == 302 then redirects = redirects + 1 else others = others + 1 end
-end
-
-function done(summary, latency, requests)
-  local r, o = 0, 0
-  for _, thread in ipairs(threads) do
-    r = r + thread:get("redirects")
-    o = o + thread:get("others")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "redirects": %%d, "others": %%d, '
-    .. '"p50_us": %%d, "p99_us": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration, r, o, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -176,7 +158,7 @@ def run_load(app_spec: str, env: dict, gunicorn_args: list[str], codes: list[str
     port = free_port()
     gunicorn = [str(Path(sys.executable).with_name("gunicorn")), *gunicorn_args, "--bind", f"127.0.0.1:{port}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in codes)})
+        script.write(WRK_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in codes)} + wrk_report_lua(302))
     server = subprocess.Popen([*gunicorn, app_spec], cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     try:
         wait_until_serving(port, codes[0])
@@ -245,7 +227,7 @@ def row(name: str, result: dict) -> str:
     rows = str(result.get("stored", "-"))
     return (
         f"{name:22}{rps(result):>12.0f}{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}"
-        f"{result['redirects']:>9}{result['others']:>7}{result['socket_errors']:>8}{rows:>9}"
+        f"{result['expected']:>9}{result['others']:>7}{result['socket_errors']:>8}{rows:>9}"
     )
 
 
@@ -255,9 +237,9 @@ def report(rounds: list[tuple[dict, dict]]) -> None:
     linktrack = [pair[1] for pair in rounds]
     ratio = statistics.median(rps(app) / rps(base) for base, app in rounds)
     p99 = statistics.median(result["p99_us"] for result in linktrack) / 1000
-    answered = sum(result["redirects"] for result in linktrack)
+    answered = sum(result["expected"] for result in linktrack)
     stored = sum(result["stored"] for result in linktrack)
-    lost = sum(max(0, result["redirects"] - result["stored"]) for result in linktrack)
+    lost = sum(max(0, result["expected"] - result["stored"]) for result in linktrack)
     print()
     for name, results in (("bare Flask 302", bare), ("linktrack redirect", linktrack)):
         print(
