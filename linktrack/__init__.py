@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import Config, dev_secret_key
+from .config import Config, debug_mode, dev_secret_key
 
 __all__ = ["create_app"]
 
@@ -49,6 +49,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     _register_error_handlers(app)
     _register_cli(app)
     _register_template_helpers(app)
+    _register_security_headers(app)
     _wrap_wsgi(app)
     _configure_logging(app)
     return app
@@ -92,13 +93,16 @@ def _finish_config(app: Flask) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "linktrack.db")
     if not app.config.get("SECRET_KEY"):
-        debug = os.environ.get("FLASK_DEBUG", "").lower() in {"1", "true", "yes", "on"}
-        if not (debug or app.config["TESTING"]):
+        if not (debug_mode() or app.config["TESTING"]):
             raise RuntimeError(
                 "SECRET_KEY is required in production: set the SECRET_KEY environment variable "
                 "(or FLASK_DEBUG=1 for a local development key kept in instance/)."
             )
         app.config["SECRET_KEY"] = dev_secret_key(app.instance_path)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        # Secure cookies unless running locally over plain http (`make run` sets FLASK_DEBUG=1) or testing.
+        app.config["SESSION_COOKIE_SECURE"] = not (debug_mode() or app.config["TESTING"])
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -151,6 +155,12 @@ def _register_cli(app: Flask) -> None:
     from .cli import register_cli
 
     register_cli(app)
+
+
+def _register_security_headers(app: Flask) -> None:
+    from .security import install_security_headers
+
+    install_security_headers(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

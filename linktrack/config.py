@@ -11,6 +11,11 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def debug_mode(environ=os.environ) -> bool:
+    """FLASK_DEBUG is on: a developer's machine (`make run`), served over plain http."""
+    return _bool(environ.get("FLASK_DEBUG"), False)
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the `postgres://` URLs that hosting platforms hand out and use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -27,6 +32,16 @@ def dev_secret_key(instance_path: str) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+# Flask-Limiter strings ("10 per minute"), each settable from the environment.
+RATE_LIMIT_SETTINGS = (
+    "LOGIN_RATE_LIMIT",
+    "REGISTER_RATE_LIMIT",
+    "CONVERSION_RATE_LIMIT_PER_IP",
+    "CONVERSION_RATE_LIMIT_PER_TRACKING_ID",
+    "LINK_API_RATE_LIMIT",
+)
 
 
 class Config:
@@ -46,8 +61,10 @@ class Config:
     REGISTER_RATE_LIMIT = "20 per hour"
     CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
     CONVERSION_RATE_LIMIT_PER_TRACKING_ID = "30 per minute"
+    LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
     MAX_CONTENT_LENGTH = 1024 * 1024  # no request body needs more; conversions allow far less
     PASSWORD_HASH_METHOD = "scrypt"
+    SESSION_COOKIE_SECURE = None  # None: secure unless FLASK_DEBUG or testing (create_app decides)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -90,6 +107,11 @@ class Config:
                 values[name] = environ[name]
         if "FORWARDING_ALLOW_PRIVATE_ADDRESSES" in environ:
             values["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = _bool(environ["FORWARDING_ALLOW_PRIVATE_ADDRESSES"], False)
+        if environ.get("SESSION_COOKIE_SECURE"):
+            values["SESSION_COOKIE_SECURE"] = _bool(environ["SESSION_COOKIE_SECURE"], True)
+        for name in RATE_LIMIT_SETTINGS:
+            if environ.get(name):
+                values[name] = environ[name]
         if "RATELIMIT_ENABLED" in environ:
             values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
         return values

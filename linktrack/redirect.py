@@ -23,14 +23,22 @@ from werkzeug.datastructures import EnvironHeaders
 from .extensions import limiter
 from .links.cache import SHORT_CODE_SHAPE, CachedLink, find_link
 from .links.clicks import is_counted, record_click
+from .security import FAST_PATH_HEADERS, is_https
 from .sessions import sessionless
 
 bp = Blueprint("redirect", __name__)
 
-# The landing page still learns the site the viewer came from (e.g. https://www.youtube.com/),
-# never a full URL, whatever the original page's policy was.
+# A redirect's Referrer-Policy replaces the viewer's page's policy for the next hop, so it decides
+# what the landing page is told: the site the viewer came from (e.g. https://www.youtube.com/,
+# what landing-page analytics expect), never the full address of that page (which may be a
+# private forum thread or a webmail message), and nothing from an https page to an http one.
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 NEVER_CACHED = {"Cache-Control": "no-store", "Referrer-Policy": REFERRER_POLICY}
+# The fast path's fixed headers, built once: with and without HSTS (see security.py).
+_FAST_302_HEADERS = {
+    https: [("Content-Type", "text/html; charset=utf-8"), *NEVER_CACHED.items(), *FAST_PATH_HEADERS[https]]
+    for https in (False, True)
+}
 
 
 @limiter.request_filter
@@ -106,9 +114,8 @@ class ShortLinkFastPath:
         body = _redirect_body(location)
         headers = [
             ("Location", location),
-            ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", str(len(body))),
-            *NEVER_CACHED.items(),
+            *_FAST_302_HEADERS[is_https(environ)],
         ]
         start_response("302 FOUND", headers)
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [body]

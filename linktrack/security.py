@@ -1,0 +1,73 @@
+"""Security headers for every response, decided once here and shared with the WSGI fast paths.
+
+Three kinds of answer, three header sets:
+- pages (HTML, static files): a Content-Security-Policy with no inline script or style and no
+  framing, nosniff, `Referrer-Policy: same-origin` (a creator's link pages never tell a landing
+  page or YouTube where they were opened from);
+- the JSON API: a CSP that allows nothing (a JSON answer opened as a document runs nothing),
+  nosniff, no framing, `no-referrer`;
+- the short-link 302 (redirect.py) adds its own `Referrer-Policy` and `Cache-Control` and takes
+  `FAST_PATH_HEADERS` here.
+`Strict-Transport-Security` only on answers served over HTTPS (`request.is_secure`, which
+ProxyFix sets from `X-Forwarded-Proto` when TRUST_PROXY_HOPS trusts the proxy), so `make run`
+on http://127.0.0.1 never pins a browser to HTTPS.
+
+A small after_request rather than flask-talisman: talisman's last release is from 2023, it trusts
+`X-Forwarded-Proto` from any client for HSTS and its HTTPS redirect (bypassing TRUST_PROXY_HOPS),
+and it cannot reach the answers given before Flask runs (the redirect's fast path), which need
+the same headers as plain tuples.
+"""
+
+from flask import Flask, request
+
+# Every script and stylesheet is a file under static/: no inline <script>, event handler,
+# javascript: URL or style attribute (the report charts colour their bars by class and
+# presentation attribute, so style-src needs no 'unsafe-inline').
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+PAGE_HEADERS = (
+    ("Content-Security-Policy", PAGE_CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+API_HEADERS = (
+    ("Content-Security-Policy", API_CSP),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
+# What an answer given before Flask (a WSGI fast path) carries besides its own headers:
+# indexed by whether it was served over HTTPS (environ["wsgi.url_scheme"] == "https").
+FAST_PATH_HEADERS = {
+    False: [("X-Content-Type-Options", "nosniff")],
+    True: [("X-Content-Type-Options", "nosniff"), HSTS],
+}
+
+
+def is_https(environ) -> bool:
+    """What `request.is_secure` says, for a WSGI layer (ProxyFix has already set the scheme)."""
+    return environ.get("wsgi.url_scheme") == "https"
+
+
+def _add_security_headers(response):
+    """Views that need otherwise (the tracker script's CORP, the redirect's referrer policy) set
+    their header first; only what is missing is added."""
+    headers = response.headers
+    chosen = API_HEADERS if request.path.startswith("/api/") else PAGE_HEADERS
+    for name, value in chosen:
+        if name not in headers:
+            headers[name] = value
+    if request.is_secure:
+        headers.setdefault(*HSTS)
+    return response
+
+
+def install_security_headers(app: Flask) -> None:
+    app.after_request(_add_security_headers)
