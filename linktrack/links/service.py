@@ -349,7 +349,10 @@ def clean_expiry(raw: Any, current: datetime | None) -> datetime | None:
         return None
     if not isinstance(raw, datetime) or raw.tzinfo is None:
         raise _Refusal("invalid_expiry", "Give the expiry as a date and time with a time zone.")
-    value = raw.astimezone(timezone.utc)
+    try:
+        value = raw.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 has no UTC date
+        raise _Refusal("invalid_expiry", "Choose an expiry date between the years 1 and 9999 in UTC.") from None
     if current is not None and value in (current, current.replace(second=0, microsecond=0)):
         return current  # the edit form shows minutes only
     if value <= utcnow():
