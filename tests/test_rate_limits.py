@@ -91,3 +91,48 @@ def test_registration_is_limited_too(limited_app):
         form_post(client, "/dashboard", {}, action="/logout")
     data = {"email": "bulk3@example.com", "password": PASSWORD, "confirm": PASSWORD}
     assert form_post(client, "/register", data).status_code == 429
+
+
+def test_the_link_api_gives_each_creator_one_budget_and_answers_429_json(limited_app, creator, api_key_for):
+    app = limited_app(LINK_API_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    owner_id, _, _ = creator()
+    first_key, second_key = api_key_for(owner_id, "laptop"), api_key_for(owner_id, "server")
+    other_key = api_key_for(creator()[0])
+
+    def list_links(key):
+        return client.get("/api/links", headers={"Authorization": f"Bearer {key}"})
+
+    assert [list_links(key).status_code for key in (first_key, second_key, first_key)] == [200, 200, 200]
+    refused = list_links(second_key)  # another key of the same creator draws on the same budget
+
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"
+    assert "the limit is 3 per minute" in refused.get_json()["error"]["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    # Creating a link counts too, and another creator is not held up.
+    assert client.post("/api/links", json={}, headers={"Authorization": f"Bearer {first_key}"}).status_code == 429
+    assert list_links(other_key).status_code == 200
+
+
+def test_limits_live_in_redis_when_redis_url_is_set_so_every_process_shares_them(
+    make_app, creator, redis_client, redis_url
+):
+    """Two app instances (two gunicorn workers, or two machines) with REDIS_URL count against one
+    budget. With in-memory counters the second instance would start from zero."""
+    _, email, _ = creator()
+
+    def build():
+        return make_app(REDIS_URL=redis_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+
+    first = build()
+    assert first.config["RATELIMIT_STORAGE_URI"] == redis_url
+    first_client = first.test_client()
+    for _ in range(2):
+        assert attempt_login(first_client, email, "wrong password").status_code == 422
+    assert any(b"auth.login" in key for key in redis_client.keys("*"))
+
+    second_client = build().test_client()
+    assert attempt_login(second_client, email, "wrong password").status_code == 422
+    assert attempt_login(second_client, email, "wrong password").status_code == 429
+    assert attempt_login(first_client, email, "wrong password").status_code == 429

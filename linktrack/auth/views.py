@@ -132,10 +132,10 @@ def create_api_key():
 @bp.route("/settings/api-keys/<int:key_id>/revoke", methods=["POST"])
 @login_required
 def revoke_api_key(key_id: int):
-    if service.revoke_api_key(current_user, key_id):
-        flash("The API key has been revoked. Calls using it are refused from now on.", "info")
-    else:
-        flash("No such API key.", "error")
+    """Another creator's key is a 404, exactly like a key that does not exist."""
+    if not service.revoke_api_key(current_user, key_id):
+        abort(404)
+    flash("The API key has been revoked. Calls using it are refused from now on.", "info")
     return redirect(url_for("auth.settings"))
 
 

@@ -8,16 +8,38 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from ..api import api_blueprint, json_body
 from ..errors import ApiError
+from ..extensions import limiter
 from ..models import CampaignLink
 from . import service
 from .urls import UTM_FIELDS
 
 api = api_blueprint("links_api", __name__)
+
+
+def _link_api_limit() -> str:
+    return current_app.config["LINK_API_RATE_LIMIT"]
+
+
+def _caller_key() -> str:
+    """Each creator has one budget, whichever of their keys or their session calls; anonymous
+    callers (answered 401) are counted by address."""
+    if current_user.is_authenticated:
+        return f"creator:{current_user.id}"
+    return "address:" + (get_remote_address() or "")
+
+
+def _limit_message() -> str:
+    return f"Too many link API calls (the limit is {_link_api_limit()}): try again after Retry-After seconds."
+
+
+# Every /api/links* endpoint draws on the one budget (a plain blueprint limit would give each endpoint its own).
+limiter.shared_limit(_link_api_limit, scope="links_api", key_func=_caller_key, error_message=_limit_message)(api)
 
 TEXT_FIELDS = frozenset({"video_url", "destination_url", "campaign", "short_code", *UTM_FIELDS})
 UPDATE_FIELDS = frozenset({*service.LINK_FIELDS, "archived"})
