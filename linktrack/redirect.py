@@ -137,7 +137,10 @@ class ShortLinkFastPath:
         """The Location for a live link's click, or None to let Flask answer."""
         with self.app.app_context():
             now = time.time()
-            link = find_link(short_code, now)
+            try:
+                link = find_link(short_code, now)
+            except Exception:  # e.g. the database is away: Flask tries again and answers (503, 500) properly
+                return None
             if link is None or link.is_gone(now):
                 return None
             return click_through(

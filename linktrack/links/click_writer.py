@@ -14,6 +14,11 @@ The trade, and its limits:
 - The buffer is bounded: past MAX_PENDING clicks (a database slower than the traffic), the
   request that adds one writes the backlog itself.
 - `flush_seconds` 0 writes each click inside its request instead (the test suite's setting).
+- The database unreachable (a restart, a failover: `write` raises WriteLater) costs no click:
+  the batch goes back to the front of the buffer and is tried again every RETRY_SECONDS, in
+  click order, with nothing written inside requests meanwhile. The bound: at most MAX_HELD
+  clicks (about 1 KB each) are held per process; past that the oldest are dropped and logged
+  with their tracking ids, as are clicks still held when the process exits.
 
 One writer per app and process; a forked child starts with an empty buffer of its own.
 """
@@ -22,6 +27,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -30,16 +36,35 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 500
 MAX_PENDING = 5_000
 IDLE_SECONDS = 10.0  # a thread with nothing to write for this long ends; the next click starts one
+RETRY_SECONDS = 1.0  # how often held clicks are tried again while the database is unreachable
+MAX_HELD = 20_000  # clicks held per process while the database is unreachable (about 20 MB)
 
 _writers: "weakref.WeakSet[ClickWriter]" = weakref.WeakSet()
 
 
-class ClickWriter:
-    """Collects rows and hands them to `write` in batches, at most `flush_seconds` after the first."""
+class WriteLater(Exception):
+    """Raised by a writer's `write` when none of the batch was written and a later try may work."""
 
-    def __init__(self, write: Callable[[list[dict]], None], flush_seconds: float):
+
+def _log_dropped(rows: list[dict], exc: Exception) -> None:
+    log.error("%d click(s) not stored", len(rows), exc_info=exc)
+
+
+class ClickWriter:
+    """Collects rows and hands them to `write` in batches, at most `flush_seconds` after the first.
+
+    `lost(rows, exc)` is told of rows given up on (past MAX_HELD, or held at exit).
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[dict]], None],
+        flush_seconds: float,
+        lost: Callable[[list[dict], Exception], None] = _log_dropped,
+    ):
         self.write = write
         self.flush_seconds = flush_seconds
+        self.lost = lost
         self._closed = False
         self._reset()
         _writers.add(self)
@@ -49,30 +74,75 @@ class ClickWriter:
         self._wakeup = threading.Condition()
         self._writing = threading.Lock()  # one batch at a time, so rows arrive in click order
         self._thread: threading.Thread | None = None
+        self._retry_at: float | None = None  # set while the last write was refused (monotonic time)
+
+    @property
+    def held(self) -> int:
+        """Rows waiting to be written (buffered, or held while the database is unreachable)."""
+        return len(self._pending)
 
     def submit(self, row: dict) -> None:
-        if self.flush_seconds <= 0 or self._closed:
-            self.write([row])
-            return
+        if self._closed or (self.flush_seconds <= 0 and self._retry_at is None):
+            try:
+                self.write([row])
+                return
+            except WriteLater as exc:
+                if self._closed:
+                    self.lost([row], exc)
+                    return
+                self._hold([], exc)  # from now on clicks queue behind the held ones
         with self._wakeup:
             self._pending.append(row)
             backlog = len(self._pending)
+            retrying = self._retry_at is not None
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="click-writer", daemon=True)
                 self._thread.start()
-            elif backlog == 1 or backlog >= MAX_BATCH:
+            elif not retrying and (backlog == 1 or backlog >= MAX_BATCH):
                 self._wakeup.notify()
-        if backlog >= MAX_PENDING:
+        if retrying:
+            if backlog > MAX_HELD:
+                self._drop_oldest()
+        elif backlog >= MAX_PENDING:
             self.flush()
 
     def flush(self) -> int:
-        """Write everything buffered now. Returns how many rows were handed to `write`."""
+        """Write everything buffered now. Returns how many rows were written; rows the database
+        could not take yet stay buffered (held) for the next try."""
         with self._writing:
             with self._wakeup:
                 rows, self._pending = self._pending, []
             for start in range(0, len(rows), MAX_BATCH):
-                self.write(rows[start : start + MAX_BATCH])
+                try:
+                    self.write(rows[start : start + MAX_BATCH])
+                except WriteLater as exc:
+                    self._hold(rows[start:], exc)
+                    return start
+            if self._retry_at is not None:
+                log.warning("database reachable again: held clicks written")
+                self._retry_at = None
             return len(rows)
+
+    def _hold(self, rows: list[dict], exc: WriteLater) -> None:
+        """Put unwritten rows back in front of the newer ones, to be tried again in RETRY_SECONDS."""
+        with self._wakeup:
+            if self._closed:
+                self._pending, rows = [], rows + self._pending
+                self.lost(rows, exc)
+                return
+            if self._retry_at is None:
+                log.warning("database unreachable: holding clicks, trying again every %.0f s", RETRY_SECONDS)
+            self._pending[:0] = rows
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+        self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        with self._wakeup:
+            excess = len(self._pending) - MAX_HELD
+            if excess <= 0:
+                return
+            dropped, self._pending = self._pending[:excess], self._pending[excess:]
+        self.lost(dropped, WriteLater(f"more than {MAX_HELD} clicks held while the database is unreachable"))
 
     def close(self) -> None:
         """Stop the thread and write what is left; later clicks are written inside their request."""
@@ -92,7 +162,13 @@ class ClickWriter:
                 if self._closed or not self._pending:
                     self._thread = None
                     return
-                if len(self._pending) < MAX_BATCH:
+                if self._retry_at is not None:  # the database refused the last batch: wait it out
+                    while not self._closed and (left := self._retry_at - time.monotonic()) > 0:
+                        self._wakeup.wait(left)
+                    if self._closed:
+                        self._thread = None
+                        return
+                elif len(self._pending) < MAX_BATCH:
                     self._wakeup.wait(self.flush_seconds)  # let the batch fill for one interval
             try:
                 self.flush()

@@ -40,10 +40,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
+from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
 from ..reports.aggregates import count_clicks
-from .click_writer import ClickWriter
+from .click_writer import ClickWriter, WriteLater
 
 log = logging.getLogger(__name__)
 
@@ -191,15 +192,16 @@ def click_writer() -> ClickWriter:
         engine = db.engine
         flush_seconds = current_app.config["CLICK_FLUSH_SECONDS"]
         writer = current_app.extensions.setdefault(
-            _EXTENSION_KEY, ClickWriter(lambda rows: store_clicks(engine, rows), flush_seconds)
+            _EXTENSION_KEY, ClickWriter(lambda rows: store_clicks(engine, rows), flush_seconds, lost=_log_lost)
         )
     return writer
 
 
 def store_clicks(engine: Engine, rows: list[dict]) -> None:
-    """Insert `rows` in one transaction; never raises. If a row breaks a constraint (its link was
-    deleted a moment ago), the others are written one by one so that row costs only itself.
-    Whatever cannot be written is logged with its tracking ids."""
+    """Insert `rows` in one transaction. If a row breaks a constraint (its link was deleted a
+    moment ago), the others are written one by one so that row costs only itself. Whatever cannot
+    be written is logged with its tracking ids, except when the database is unreachable: then
+    WriteLater tells the click writer to hold the batch and try again."""
     params = [_insert_params(row, repeat) for row, repeat in zip(rows, _repeats_within(rows), strict=True)]
     try:
         _insert(engine, params)
@@ -208,8 +210,10 @@ def store_clicks(engine: Engine, rows: list[dict]) -> None:
         if len(rows) == 1:
             _log_lost(rows, exc)
             return
-    except Exception as exc:  # the database is unreachable or the table is missing: the batch is lost
-        _log_lost(rows, exc)
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise WriteLater(str(exc).splitlines()[0]) from exc
+        _log_lost(rows, exc)  # e.g. the table is missing: no retry would help
         return
     failed = []
     for row, one in zip(rows, params, strict=True):
