@@ -1,5 +1,7 @@
 """The dashboard, a link's report, and the funnel and revenue tables, read the way a creator reads them."""
 
+import re
+
 import pytest
 import time_machine
 from conftest import form_post
@@ -89,6 +91,27 @@ def test_the_daily_chart_is_labelled_and_its_numbers_are_a_table(alice):
     assert days[2] == ["3 Mar 2026", "0", "0", "$0.00"]
     assert days[9] == ["10 Mar 2026", "2", "2", "$0.00"]
     assert days[-1] == ["31 Mar 2026", "1", "1", "$0.00"]
+
+
+def y_axis(html: str, chart_id: str) -> list[str]:
+    """The figures written along a time chart's y axis, bottom to top."""
+    svg = re.search(rf'<svg[^>]* id="{chart_id}".*?</svg>', html, re.S).group(0)
+    return re.findall(r'<text class="chart-axis" x="\d+" y="[\d.]+" text-anchor="end">([^<]*)</text>', svg)[:3]
+
+
+@pytest.mark.parametrize(
+    ("query", "clicks", "revenue"),
+    [
+        ("from=2026-03-01&to=2026-03-01", ["0", "1", "2"], ["$0.00", "$0.50", "$1.00"]),  # one click, no revenue
+        ("from=2026-03-10&to=2026-03-10", ["0", "1", "2"], ["$0.00", "$0.50", "$1.00"]),  # two clicks
+        ("range=all", ["0", "1", "2"], ["$0.00", "$100.00", "$200.00"]),
+    ],
+)
+def test_a_count_axis_reads_whole_numbers(alice, query, clicks, revenue):
+    """A chart whose top is 1 would put its middle line at 0.5, which a count shows as "0"."""
+    html = page(alice, f"/dashboard?{query}")
+    assert y_axis(html, "dashboard-clicks") == clicks
+    assert y_axis(html, "dashboard-revenue") == revenue
 
 
 @pytest.mark.parametrize(

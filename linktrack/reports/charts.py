@@ -31,14 +31,17 @@ def dollars(value) -> str:
     return f"${amount(value)}"
 
 
-def _nice_max(value: float) -> float:
-    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^n) at or above value, for gridlines."""
-    if value <= 0:
-        return 1
+def _nice_max(value: float, whole: bool = False) -> float:
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^n) at or above value, for gridlines.
+
+    `whole` (a count): an even one, so the middle gridline is a whole number too; a top of 1 would
+    put it at 0.5, which a count's format shows as "0" (an axis reading 0, 0, 1).
+    """
     magnitude = 10 ** (len(str(int(value))) - 1) if value >= 1 else 1
     for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if step * magnitude >= value:
-            return step * magnitude
+        top = step * magnitude
+        if top >= value and not (whole and top % 2):
+            return top
     return 10 * magnitude
 
 
@@ -77,7 +80,7 @@ def time_chart(
     the bars' tooltips ("clicks").
     """
     values = [float(p.value or 0) for p in points]
-    top = _nice_max(max(values, default=0))
+    top = _nice_max(max(values, default=0), whole=fmt is number)  # a count: no 0.5 gridline shown as "0"
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(points), 1)
     body = [_hatch(f"{chart_id}-hatch")] if style == "hatched" else []
