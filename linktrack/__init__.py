@@ -49,7 +49,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     _register_error_handlers(app)
     _register_cli(app)
     _register_template_helpers(app)
-    _register_security_headers(app)
+    _register_security(app)
     _wrap_wsgi(app)
     _configure_logging(app)
     return app
@@ -157,10 +157,10 @@ def _register_cli(app: Flask) -> None:
     register_cli(app)
 
 
-def _register_security_headers(app: Flask) -> None:
-    from .security import install_security_headers
+def _register_security(app: Flask) -> None:
+    from . import security
 
-    install_security_headers(app)
+    security.install(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

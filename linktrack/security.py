@@ -1,4 +1,5 @@
-"""Security headers for every response, decided once here and shared with the WSGI fast paths.
+"""Security headers for every response, decided once here and shared with the WSGI fast paths;
+and no secret in the logs.
 
 Three kinds of answer, three header sets:
 - pages (HTML, static files): a Content-Security-Policy with no inline script or style and no
@@ -17,6 +18,9 @@ A small after_request rather than flask-talisman: talisman's last release is fro
 and it cannot reach the answers given before Flask runs (the redirect's fast path), which need
 the same headers as plain tuples.
 """
+
+import logging
+import re
 
 from flask import Flask, request
 
@@ -69,5 +73,25 @@ def _add_security_headers(response):
     return response
 
 
-def install_security_headers(app: Flask) -> None:
+# Query parameters that carry a secret: GA4's Measurement Protocol takes its API secret in the URL
+# (and Facebook accepts an access_token there), and urllib3 logs each request line at DEBUG.
+SECRET_QUERY_PARAMETER = re.compile(r"((?:api_secret|access_token)=)[^&\s\"']+")
+
+
+class RedactSecretQueryParameters(logging.Filter):
+    """Masks secret query parameters in a logger's records (urllib3's request lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = SECRET_QUERY_PARAMETER.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install(app: Flask) -> None:
+    """The headers on every answer Flask gives, and the redaction on the HTTP client's log."""
     app.after_request(_add_security_headers)
+    client_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, RedactSecretQueryParameters) for existing in client_log.filters):
+        client_log.addFilter(RedactSecretQueryParameters())

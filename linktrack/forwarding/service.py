@@ -24,7 +24,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from cryptography.fernet import Fernet, InvalidToken
@@ -409,11 +409,21 @@ def _send(destination: ForwardingDestination, event: ForwardedEvent) -> tuple[in
             allow_redirects=False,
         )
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:500], True
+        return None, _masked(f"{type(exc).__name__}: {exc}", credentials)[:500], True
     code = response.status_code
     if 200 <= code < 300:
         return code, None, False
-    return code, f"HTTP {code}: {response.text[:300]}", code == 429 or code >= 500
+    return code, _masked(f"HTTP {code}: {response.text[:300]}", credentials), code == 429 or code >= 500
+
+
+def _masked(error: str, credentials: dict) -> str:
+    """The error as stored and shown, each credential cut to its last 4 characters like on the page:
+    a connection error quotes the URL, where GA4's API secret travels."""
+    for secret in credentials.values():
+        if secret:
+            for form in {secret, quote_plus(secret), quote(secret, safe="")}:
+                error = error.replace(form, "••••" + secret[-4:])
+    return error
 
 
 def deliver(delivery_id: int) -> str:
