@@ -175,6 +175,10 @@ def test_the_conversions_api_keeps_answering_cross_origin_calls(client, creator,
     response = client.post("/api/conversions", json=body, headers={"Origin": "https://landing.example.com"})
     assert response.status_code == 201
     assert response.headers["Access-Control-Allow-Origin"] == "https://landing.example.com"
+    for answer in (preflight, response):
+        assert answer.headers["Content-Security-Policy"] == API_CSP
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
 
 
 class TestHsts:
