@@ -57,6 +57,11 @@ class Config:
     TRUST_PROXY_HOPS = 0
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis away (limits are stored there when REDIS_URL is set): each process counts in its own
+    # memory meanwhile instead of failing the request, and looks for Redis again after 1, 2, 4... 32 s.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # A hung Redis costs a request one short timeout, not a hang (redis-py waits forever by default).
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     LOGIN_RATE_LIMIT = "10 per minute"
     REGISTER_RATE_LIMIT = "20 per hour"
     CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
