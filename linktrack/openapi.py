@@ -1,0 +1,581 @@
+"""The API contract: one OpenAPI 3.1 document for every route under /api, served at /api/openapi.json.
+
+This module is the single source of truth. tests/test_openapi.py checks it against app.url_map
+(every /api route documented, every documented operation routed) and fuzzes the app against it
+with schemathesis (no 5xx; every status, content type and body as documented), so a change to an
+endpoint that is not written down here fails the suite.
+
+Schemas are exact where the code is exact (types, enums, patterns, additionalProperties: false
+where the API refuses unknown fields) and say nothing where the code says nothing: a schema that
+promised more than the code checks would make the fuzzer's "valid" requests fail for no reason.
+"""
+
+from typing import Any
+
+from flask import jsonify
+
+from .api import api_blueprint
+from .links.service import (
+    CUSTOM_CODE_MAX_LENGTH,
+    LIST_SORTS,
+    LIST_STATUSES,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    MAX_WINDOW_DAYS,
+    MIN_WINDOW_DAYS,
+)
+from .models import EVENT_TYPES
+from .reports.queries import PRESETS
+from .sessions import sessionless
+from .tracking.service import EVENT_DATA_MAX_BYTES, SOURCES
+
+bp = api_blueprint("openapi", __name__)
+
+JSON = "application/json"
+MONEY = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["49.99"]}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+UUID = {"type": "string", "format": "uuid"}
+VIDEO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{11}$"}
+COUNT = {"type": "integer", "minimum": 0}
+OWNER_ONLY = [{"bearerAuth": []}, {"sessionCookie": []}]
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}, **extra}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    """The error responses of an operation that reads the database (so may answer 503 too)."""
+    return {
+        str(status): {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"} for status in (*statuses, 503)
+    }
+
+
+def _object(properties: dict[str, Any], *, required: list[str] | None = None, closed: bool = True) -> dict:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _path_id(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema or UUID}
+
+
+# status → (component name, what it means); each body is the Error schema.
+ERROR_RESPONSES = {
+    400: (
+        "BadRequest",
+        "Malformed request: a field of the wrong type, an unknown field, a bad query parameter, or "
+        "(session callers only) a missing X-CSRFToken header. `error.field` names the culprit.",
+    ),
+    401: (
+        "Unauthorized",
+        "No valid credentials: send `Authorization: Bearer <api key>` or a signed-in session cookie. "
+        "`error.code` is `unauthorized`, `invalid_authorization` or `invalid_api_key`.",
+    ),
+    403: ("Forbidden", "The request's Origin is not one of the link's allowed origins (`origin_not_allowed`)."),
+    404: ("NotFound", "No such resource in the caller's account (another creator's resource is a 404 too)."),
+    409: ("Conflict", "The value clashes with stored data (a short code already in use, a racing duplicate)."),
+    413: ("PayloadTooLarge", "The body, or `event_data`, is over its size limit."),
+    415: ("UnsupportedMediaType", "The body must be sent as JSON (`Content-Type: application/json`)."),
+    422: ("Unprocessable", "Well-formed, but breaks a rule: `error.code` says which and `error.field` where."),
+    429: ("RateLimited", "Too many requests: wait for the number of seconds in Retry-After."),
+    503: ("ServiceUnavailable", "The database is unreachable for a moment: retry after Retry-After seconds."),
+}
+
+LINK_TEXT_FIELDS = ["campaign", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"]
+
+
+def _link_input(*, required: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The writable fields of a link, as POST and PATCH /api/links and the previews read them."""
+    properties: dict[str, Any] = {
+        "video_url": {
+            "type": "string",
+            "description": "Any YouTube video URL (watch, youtu.be, shorts, embed, live) or a bare 11-character id.",
+        },
+        "destination_url": {"type": "string", "description": "The landing page, an http(s) URL."},
+        "short_code": {
+            **_nullable({"type": "string"}),
+            "description": "A custom code (3 to 64 letters, digits, - and _); omitted or null: a random one.",
+        },
+        **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
+        "attribution_window_days": _nullable({"type": "integer"}),
+        "allowed_origins": _nullable({"type": "array", "items": {"type": "string"}}),
+        "expires_at": {
+            **_nullable({"type": "string", "format": "date-time"}),
+            "description": "ISO 8601 date-time in the future; a time without a zone is UTC; null: never.",
+        },
+        **(extra or {}),
+    }
+    return _object(properties, required=required)
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(
+        {
+            "error": _object(
+                {
+                    "code": {"type": "string", "description": "Stable machine-readable code."},
+                    "message": {"type": "string", "description": "A sentence for people."},
+                    "field": {"type": "string", "description": "The body field or parameter at fault."},
+                },
+                required=["code", "message"],
+            )
+        }
+    ),
+    "Link": _object(
+        {
+            "id": UUID,
+            "short_code": {"type": "string", "minLength": 1, "maxLength": CUSTOM_CODE_MAX_LENGTH},
+            "short_url": {"type": "string", "format": "uri"},
+            "video_id": VIDEO_ID,
+            "video_url": {"type": "string", "format": "uri"},
+            "destination_url": {"type": "string"},
+            "final_destination_url": {"type": "string"},
+            **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
+            "attribution_window_days": {"type": "integer", "minimum": MIN_WINDOW_DAYS, "maximum": MAX_WINDOW_DAYS},
+            "allowed_origins": {"type": "array", "items": {"type": "string"}},
+            "expires_at": _nullable(TIMESTAMP),
+            "status": {"enum": ["active", "expired", "archived"]},
+            "archived": {"type": "boolean"},
+            "archived_at": _nullable(TIMESTAMP),
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "qr_svg_url": {"type": "string", "format": "uri"},
+            "qr_png_url": {"type": "string", "format": "uri"},
+            "clicks": {**COUNT, "description": "Clicks by people (bots excluded), all time."},
+        }
+    ),
+    "LinkList": _object(
+        {
+            "items": {"type": "array", "items": _ref("Link")},
+            "pagination": _object(
+                {
+                    "page": {"type": "integer", "minimum": 1},
+                    "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                    "total": COUNT,
+                    "pages": {"type": "integer", "minimum": 1},
+                    "has_next": {"type": "boolean"},
+                    "has_prev": {"type": "boolean"},
+                }
+            ),
+        }
+    ),
+    "NewLink": _link_input(required=["video_url", "destination_url"]),
+    "LinkDraft": _link_input(required=[]),
+    "LinkChanges": _link_input(
+        required=[],
+        extra={"archived": {"type": "boolean", "description": "true archives the link, false restores it."}},
+    ),
+    "LinkPreview": _object(
+        {
+            "video_id": _nullable(VIDEO_ID),
+            **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS if name != "campaign"},
+            "allowed_origins": {"type": "array", "items": {"type": "string"}},
+            "final_destination_url": _nullable({"type": "string"}),
+            "problems": {
+                "type": "array",
+                "description": "Every field that would be refused on save; empty when the link can be saved.",
+                "items": _object(
+                    {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}
+                ),
+            },
+        }
+    ),
+    "Me": _object({"id": {"type": "integer"}, "email": {"type": "string"}, "created_at": TIMESTAMP}),
+    "ConversionInput": _object(
+        {
+            "tracking_id": {**UUID, "description": "The ct_tracking_id the redirect added to the landing page URL."},
+            "campaign_link_id": {**UUID, "description": "The ct_campaign_link_id from the same URL."},
+            "event_type": {"enum": list(EVENT_TYPES)},
+            "revenue_amount": {
+                "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}],
+                "description": "At most two decimals (a number or a numeric string). Required and > 0 for "
+                "purchases; > 0 when given for course enrollments; accepted with a warning for signups.",
+            },
+            "currency": {
+                **_nullable({"type": "string"}),
+                "description": "ISO 4217 code, any case; default USD.",
+            },
+            "event_data": {
+                **_nullable({"type": "object"}),
+                "description": f"Anything the landing page wants to keep, under {EVENT_DATA_MAX_BYTES} bytes as JSON.",
+            },
+            "event_id": {
+                **_nullable({"type": "string"}),
+                "description": "Idempotency key, 1-100 of A-Z a-z 0-9 . _ : - ; a replay answers 200 with the "
+                "conversion stored first.",
+            },
+        },
+        required=["tracking_id", "campaign_link_id", "event_type"],
+        closed=False,  # unknown fields are ignored, so an older or newer tracker keeps working
+    ),
+    "Conversion": _object(
+        {
+            "id": UUID,
+            "tracking_id": UUID,
+            "campaign_link_id": UUID,
+            "event_type": {"enum": list(EVENT_TYPES)},
+            "revenue_amount": _nullable(MONEY),
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "event_data": _nullable({"type": "object"}),
+            "event_id": _nullable({"type": "string"}),
+            "source": {"enum": list(SOURCES)},
+            "converted_at": TIMESTAMP,
+            "days_since_click": {"type": "integer"},
+            "window_expires_at": {**TIMESTAMP, "description": "The first instant a conversion is refused."},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "Attribution": _object(
+        {
+            "tracking_id": UUID,
+            "campaign_link_id": UUID,
+            "clicked_at": TIMESTAMP,
+            "days_since_click": {"type": "integer"},
+            "window_days": {"type": "integer", "minimum": MIN_WINDOW_DAYS},
+            "within_window": {
+                "type": "boolean",
+                "description": "floor(days since the click) <= window_days: a conversion now would be accepted.",
+            },
+            "window_expires_at": TIMESTAMP,
+            "conversions": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "id": UUID,
+                        "event_type": {"enum": list(EVENT_TYPES)},
+                        "revenue_amount": _nullable(MONEY),
+                        "currency": {"type": "string"},
+                        "event_id": _nullable({"type": "string"}),
+                        "source": {"enum": list(SOURCES)},
+                        "converted_at": TIMESTAMP,
+                        "days_since_click": {"type": "integer"},
+                    }
+                ),
+            },
+            "total_revenue": MONEY,
+        }
+    ),
+    "Funnel": _object(
+        {
+            "campaign_link_id": UUID,
+            "window_days": {"type": "integer"},
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "stages": {
+                "type": "array",
+                "description": "Clicks, then distinct converting visitors per event type; `rate` is a stage "
+                "over the one before (null when there is nothing to divide by).",
+                "items": _object(
+                    {
+                        "stage": {"enum": ["clicks", *EVENT_TYPES]},
+                        "count": COUNT,
+                        "rate": _nullable({"type": "number", "minimum": 0}),
+                    },
+                    required=["stage", "count"],
+                ),
+            },
+            "total_revenue": MONEY,
+        }
+    ),
+    "Types": _object(
+        {
+            "campaign_link_id": UUID,
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "types": {
+                "type": "array",
+                "items": _object({"event_type": {"enum": list(EVENT_TYPES)}, "count": COUNT, "revenue": MONEY}),
+            },
+            "total_revenue": MONEY,
+        }
+    ),
+    "CleanupReport": _object(
+        {
+            "conversions_outside_window_removed": COUNT,
+            "conversions_past_retention_removed": COUNT,
+            "idempotency_keys_cleared": COUNT,
+            "clicks_anonymised": COUNT,
+            "links_recounted": COUNT,
+        }
+    ),
+}
+
+LINK_ID = _path_id("link_id", "The link's id.")
+REPORT_RANGE = [
+    {
+        "name": "from",
+        "in": "query",
+        "description": "First day, YYYY-MM-DD (UTC). `from`/`to` win over `range`.",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "description": "Last day, YYYY-MM-DD (UTC), included.",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {"name": "range", "in": "query", "description": "A preset; default 30d.", "schema": {"enum": list(PRESETS)}},
+]
+REPORT_LINK_ID = _path_id("campaign_link_id", "The link's id; a malformed id is a 404.", {"type": "string"})
+
+
+def _json_body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema_name)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "This document.",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+        }
+    },
+    "/api/me": {
+        "get": {
+            "operationId": "getMe",
+            "summary": "Who the caller is: a quick check that an API key works.",
+            "tags": ["account"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Me"), "The signed-in creator."), **_errors(401)},
+        }
+    },
+    "/api/links": {
+        "get": {
+            "operationId": "listLinks",
+            "summary": "One page of the caller's links, searched, filtered and sorted.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "parameters": [
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "Search in short code, campaign, video id and destination.",
+                    "schema": {"type": "string"},
+                },
+                {"name": "status", "in": "query", "schema": {"enum": list(LIST_STATUSES)}},
+                {"name": "sort", "in": "query", "schema": {"enum": list(LIST_SORTS)}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+                {
+                    "name": "per_page",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                },
+            ],
+            "responses": {"200": _json(_ref("LinkList"), "The page."), **_errors(400, 401, 429)},
+        },
+        "post": {
+            "operationId": "createLink",
+            "summary": "Create a link for a YouTube video.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("NewLink"),
+            "responses": {
+                "201": _json(
+                    _ref("Link"),
+                    "Created.",
+                    headers={"Location": {"description": "The link's URL in this API.", "schema": {"type": "string"}}},
+                ),
+                **_errors(400, 401, 409, 413, 415, 422, 429),
+            },
+        },
+    },
+    "/api/links/preview": {
+        "post": {
+            "operationId": "previewNewLink",
+            "summary": "What POST /api/links would make of this body, without saving (problems listed, not raised).",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkDraft"),
+            "responses": {"200": _json(_ref("LinkPreview"), "The preview."), **_errors(400, 401, 413, 415, 429)},
+        }
+    },
+    "/api/links/{link_id}": {
+        "parameters": [LINK_ID],
+        "get": {
+            "operationId": "getLink",
+            "summary": "One of the caller's links.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Link"), "The link."), **_errors(401, 404, 429)},
+        },
+        "patch": {
+            "operationId": "updateLink",
+            "summary": "Change some fields; `archived` archives or restores.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkChanges"),
+            "responses": {
+                "200": _json(_ref("Link"), "The changed link."),
+                **_errors(400, 401, 404, 409, 413, 415, 422, 429),
+            },
+        },
+        "delete": {
+            "operationId": "archiveLink",
+            "summary": "Archive (never delete): the short URL answers 410 from now on; reports keep its data.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Link"), "The archived link."), **_errors(400, 401, 404, 429)},
+        },
+    },
+    "/api/links/{link_id}/preview": {
+        "parameters": [LINK_ID],
+        "post": {
+            "operationId": "previewLinkChanges",
+            "summary": "What PATCH /api/links/{link_id} would make of this body, without saving.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkDraft"),
+            "responses": {"200": _json(_ref("LinkPreview"), "The preview."), **_errors(400, 401, 404, 413, 415, 429)},
+        },
+    },
+    "/api/conversions": {
+        "post": {
+            "operationId": "recordConversion",
+            "summary": "Record a conversion: from the CampaignTracker in a browser, or from a server with an API key.",
+            "description": "Browser calls (no Authorization header) must come from one of the link's allowed "
+            "origins. Server calls send `Authorization: Bearer <api key>` of the link's owner; a wrong key is a "
+            "401, never a silent browser call. The click's window is `floor(days since the click) <= "
+            "attribution_window_days`.",
+            "tags": ["conversions"],
+            "security": [{}, {"bearerAuth": []}],
+            "requestBody": _json_body("ConversionInput"),
+            "responses": {
+                "201": _json(_ref("Conversion"), "Recorded."),
+                "200": _json(_ref("Conversion"), "A replay of a known event_id: the conversion stored first."),
+                **_errors(400, 401, 403, 409, 413, 415, 422, 429),
+            },
+        },
+        "options": {
+            "operationId": "preflightConversion",
+            "summary": "CORS preflight for landing pages on other origins.",
+            "tags": ["conversions"],
+            "security": [],
+            "responses": {
+                "204": {
+                    "description": "POST is allowed from any origin, without cookies.",
+                    "headers": {
+                        "Access-Control-Allow-Methods": {"schema": {"type": "string"}},
+                        "Access-Control-Allow-Headers": {"schema": {"type": "string"}},
+                        "Access-Control-Max-Age": {"schema": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    },
+    "/api/conversions/script": {
+        "get": {
+            "operationId": "getTrackerScript",
+            "summary": "The CampaignTracker script for landing pages (cacheable for an hour, ETag).",
+            "tags": ["conversions"],
+            "security": [],
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The script.",
+                    "headers": {
+                        "ETag": {"schema": {"type": "string"}},
+                        "Cache-Control": {"schema": {"type": "string"}},
+                    },
+                    "content": {"application/javascript": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "The copy named in If-None-Match is still current."},
+            },
+        }
+    },
+    "/api/conversions/attribution/{tracking_id}": {
+        "get": {
+            "operationId": "getAttribution",
+            "summary": "One click's attribution: its window and the conversions it earned.",
+            "tags": ["conversions"],
+            "security": OWNER_ONLY,
+            "parameters": [
+                _path_id("tracking_id", "The click's tracking id; a malformed id is a 404.", {"type": "string"})
+            ],
+            "responses": {"200": _json(_ref("Attribution"), "The click's attribution."), **_errors(401, 404)},
+        }
+    },
+    "/api/conversions/funnel/{campaign_link_id}": {
+        "get": {
+            "operationId": "getFunnel",
+            "summary": "A link's funnel over a date range: clicks, then converting visitors per event type.",
+            "tags": ["reports"],
+            "security": OWNER_ONLY,
+            "parameters": [REPORT_LINK_ID, *REPORT_RANGE],
+            "responses": {"200": _json(_ref("Funnel"), "The funnel."), **_errors(400, 401, 404)},
+        }
+    },
+    "/api/conversions/types/{campaign_link_id}": {
+        "get": {
+            "operationId": "getConversionTypes",
+            "summary": "A link's conversions and revenue per event type over a date range.",
+            "tags": ["reports"],
+            "security": OWNER_ONLY,
+            "parameters": [REPORT_LINK_ID, *REPORT_RANGE],
+            "responses": {"200": _json(_ref("Types"), "Counts and revenue per type."), **_errors(400, 401, 404)},
+        }
+    },
+    "/api/conversions/cleanup": {
+        "post": {
+            "operationId": "runCleanup",
+            "summary": "Run the attribution cleanup on the caller's data now (the nightly job does everyone's).",
+            "tags": ["conversions"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("CleanupReport"), "What was removed or anonymised."), **_errors(400, 401)},
+        }
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "linktrack API",
+        "version": "1.0.0",
+        "description": "Campaign links for YouTube videos, conversion tracking and funnel reports. Errors are "
+        '`{"error": {"code", "message", "field"}}`; money is a string with two decimals; times are ISO 8601 in UTC.',
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "responses": {name: _error(description) for name, description in ERROR_RESPONSES.values()},
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key made in Settings → API keys (it starts with `lt_`, shown once). "
+                "Calls with a key need no CSRF token.",
+            },
+            "sessionCookie": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "session",
+                "description": "The web app's signed-in session; POST, PATCH and DELETE must also send the "
+                "page's CSRF token in an X-CSRFToken header.",
+            },
+        },
+    },
+}
+
+
+@bp.get("/openapi.json")
+@sessionless
+def openapi_document():
+    return jsonify(SPEC)
