@@ -278,7 +278,7 @@ def test_the_accessibility_check_finds_what_a_broken_page_gets_wrong(browser, tm
         audit = AccessibilityAudit(url)
         found = {violation["id"] for violation in audit.check(page, "broken")}
         context.close()
-    assert audit.checked == ["broken (light)", "broken (dark)"]
+    assert audit.checked == ["broken (light)", "broken (dark)", "broken (phone)"]
     assert {"html-has-lang", "image-alt", "color-contrast", "label", "link-name", "landmark-one-main"} <= found
     assert {"image-alt", "label"} <= {violation["id"] for _, _, violation in audit.serious()}
     report = audit.report()
