@@ -2,8 +2,8 @@
 
 Register, create a link for a YouTube video, a viewer opens the short link and buys on the landing page
 (another origin, loading the CampaignTracker from the app), and the creator finds the click, the purchase
-and its revenue on the link's pages. Screenshots of the dashboard and the link pages are kept in
-test-output/screenshots/ for review.
+and its revenue on the link's pages. Full-page screenshots of the dashboard and the link pages are kept in
+test-output/screenshots/<database>/ for review.
 """
 
 import re
@@ -73,11 +73,13 @@ def browser():
 
 
 @pytest.fixture
-def screenshots(capsys):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshots(capsys, database_url):
+    """test-output/screenshots/<sqlite or postgresql>/, kept after the run for review; its path is printed."""
+    directory = SCREENSHOTS / database_url.split(":", 1)[0].split("+", 1)[0]
+    directory.mkdir(parents=True, exist_ok=True)
     with capsys.disabled():
-        print(f"\nscreenshots of the creator journey: {SCREENSHOTS}")
-    return SCREENSHOTS
+        print(f"\nscreenshots of the creator journey: {directory}")
+    return directory
 
 
 REFUSED_RESOURCE = re.compile(r"Failed to load resource: the server responded with a status of (\d+) ")
