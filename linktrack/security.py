@@ -47,12 +47,11 @@ API_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
 )
-# What an answer given before Flask (a WSGI fast path) carries besides its own headers:
-# indexed by whether it was served over HTTPS (environ["wsgi.url_scheme"] == "https").
-FAST_PATH_HEADERS = {
-    False: [("X-Content-Type-Options", "nosniff")],
-    True: [("X-Content-Type-Options", "nosniff"), HSTS],
-}
+# For answers given before Flask (the WSGI fast paths), indexed by whether the request came over
+# HTTPS (`is_https(environ)`): HSTS alone (for a fast path that adds API_HEADERS itself), and what
+# the short-link 302 carries besides its own Cache-Control and Referrer-Policy.
+HSTS_WHEN_HTTPS = {False: (), True: (HSTS,)}
+FAST_PATH_HEADERS = {https: [("X-Content-Type-Options", "nosniff"), *HSTS_WHEN_HTTPS[https]] for https in (False, True)}
 
 
 def is_https(environ) -> bool:
