@@ -10,7 +10,8 @@ wrk processes (Debian: `apt-get install wrk`) share --connections for --duration
 
 - redirects: GET /<code> over four links, as fast as half the connections go;
 - conversions: POST /api/conversions (purchases from the landing page's origin, each for its own
-  seeded click), paced at --conversion-rate per second over a quarter of the connections;
+  seeded click), paced at --conversion-rate per second over a quarter of the connections, each
+  forwarded to the webhook by the worker (two jobs: the fan-out and the delivery);
 - reports: the dashboard and a link's report page (signed-in session cookie) and the funnel JSON
   (API key), paced at --report-rate per second over the rest.
 
@@ -122,9 +123,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=600, help="seconds of mixed load (default: 10 minutes)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections, shared by the three kinds")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
-    parser.add_argument("--conversion-rate", type=float, default=20, help="conversions per second")
+    parser.add_argument("--conversion-rate", type=float, default=5, help="conversions per second (each forwarded)")
     parser.add_argument("--report-rate", type=float, default=5, help="report requests per second")
-    parser.add_argument("--drain", type=int, default=300, help="seconds to wait for the queue to empty after")
+    parser.add_argument("--drain", type=int, default=600, help="seconds to wait for the queue to empty after")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -185,6 +186,7 @@ def main() -> None:
         scripts = write_scripts(scratch, seeded, cookie, connections, args)
         results = run_wrk(port, scripts, connections, args.duration)
         memory_end = memory(server.pid, worker.pid)
+        queued_at_end = Queue("default", connection=redis).count
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # graceful: workers finish their requests, write their clicks
         server.wait(timeout=120)
@@ -193,7 +195,10 @@ def main() -> None:
     report_memory(memory_start, memory_end)
     clicks_ok, conversions_ok = report_rows(results, before, after)
     try:
+        started = time.monotonic()
         drained = drain(redis, args.drain)
+        print(f"forwarding jobs queued when the load ended: {queued_at_end}, ", end="")
+        print(f"drained {time.monotonic() - started:.0f} s after gunicorn stopped")
         report_forwarding(database_url, receiver, drained)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
