@@ -229,7 +229,11 @@ def test_creator_registers_links_a_video_and_sees_a_purchase_and_every_page_pass
 
     nav.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Settings")
-    audit.check(page, "settings")
+    page.get_by_label("Key name").fill("Stripe webhook")
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your new API key.")
+    expect(page.get_by_role("group", name="Your API keys")).to_contain_text("Stripe webhook")
+    audit.check(page, "settings with a new API key")
 
     page.get_by_role("link", name="Forwarding", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Forwarding")
