@@ -183,6 +183,7 @@ def test_creator_registers_links_a_video_and_sees_a_purchase_and_every_page_pass
     viewer.get_by_role("button", name="Buy the course for $49.99").click()
     expect(viewer.get_by_role("status")).to_have_text("Thank you for your order!")
     assert viewer_problems == []
+    viewer.context.close()
 
     # The link's report: 1 click, 1 purchase, $49.99 on the funnel and the revenue.
     page.get_by_role("link", name="Full report").click()
