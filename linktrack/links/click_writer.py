@@ -96,8 +96,7 @@ class ClickWriter:
             backlog = len(self._pending)
             retrying = self._retry_at is not None
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="click-writer", daemon=True)
-                self._thread.start()
+                self._start_thread()
             elif not retrying and (backlog == 1 or backlog >= MAX_BATCH):
                 self._wakeup.notify()
         if retrying:
@@ -134,7 +133,16 @@ class ClickWriter:
                 log.warning("database unreachable: holding clicks, trying again every %.0f s", RETRY_SECONDS)
             self._pending[:0] = rows
             self._retry_at = time.monotonic() + RETRY_SECONDS
+            if self._thread is None:  # e.g. held by a flush() called from outside the writer
+                self._start_thread()
+            else:
+                self._wakeup.notify()  # a thread waiting for a batch to fill now waits for the retry
         self._drop_oldest()
+
+    def _start_thread(self) -> None:
+        """Called holding self._wakeup."""
+        self._thread = threading.Thread(target=self._run, name="click-writer", daemon=True)
+        self._thread.start()
 
     def _drop_oldest(self) -> None:
         with self._wakeup:
@@ -162,14 +170,16 @@ class ClickWriter:
                 if self._closed or not self._pending:
                     self._thread = None
                     return
-                if self._retry_at is not None:  # the database refused the last batch: wait it out
-                    while not self._closed and (left := self._retry_at - time.monotonic()) > 0:
-                        self._wakeup.wait(left)
-                    if self._closed:
-                        self._thread = None
-                        return
-                elif len(self._pending) < MAX_BATCH:
+                if self._retry_at is None and len(self._pending) < MAX_BATCH:
                     self._wakeup.wait(self.flush_seconds)  # let the batch fill for one interval
+                # The database refused a batch (now, or during that interval): wait until the next try.
+                while not self._closed and self._retry_at is not None:
+                    if (left := self._retry_at - time.monotonic()) <= 0:
+                        break
+                    self._wakeup.wait(left)
+                if self._closed:
+                    self._thread = None
+                    return
             try:
                 self.flush()
             except Exception:  # `write` should log its own failures; the thread must outlive them
