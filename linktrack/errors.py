@@ -63,18 +63,28 @@ class DatabaseUnavailable(ServiceUnavailable):
 class ApiError(Exception):
     """A refusal the API explains: HTTP status, a stable code, a sentence, and the field at fault."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, *, retry_after: int | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
+
+    def body(self) -> dict:
+        """The JSON answer: {"error": {"code", "message", "field"?}}."""
+        error = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        return {"error": error}
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after))] if self.retry_after else []
 
     def to_response(self):
-        body = {"code": self.code, "message": self.message}
-        if self.field:
-            body["field"] = self.field
-        return jsonify(error=body), self.status
+        return jsonify(self.body()), self.status, self.headers()
 
 
 def wants_json() -> bool:

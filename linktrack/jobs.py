@@ -129,6 +129,13 @@ def _run_inline(name: str, args) -> None:
         log.exception("inline job %s%r failed", name, args)
 
 
+def sweep_if_due_without_redis() -> None:
+    """For requests that start background work without enqueueing (a conversion counted in a
+    batch): in no-Redis mode, run the sweep as an enqueue would. With Redis, `rq cron` sweeps."""
+    if redis_connection() is None:
+        _sweep_if_due()
+
+
 def _sweep_if_due() -> None:
     """No-Redis mode has no cron: the next enqueue after JOBS_SWEEP_SECONDS runs what is due."""
     state = current_app.extensions.setdefault("linktrack_jobs", {})
@@ -173,8 +180,9 @@ def _claim(pending_id: int) -> bool:
 
 @job
 def run_due_jobs() -> dict:
-    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due,
-    and hand forwarding deliveries that lost their job back to the queue."""
+    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due, hand
+    forwarding deliveries that lost their job back to the queue, and count conversions whose
+    process never counted them (tracking/counts.py)."""
     redis = redis_connection()
     now = utcnow()
     due = db.session.execute(
@@ -204,8 +212,13 @@ def run_due_jobs() -> dict:
     if redis is None:
         _schedule_nightly_cleanup_without_redis(now)
     from .forwarding.service import requeue_lost_deliveries
+    from .tracking.counts import count_leftovers
 
-    return {"pending_jobs_run": done, "deliveries_requeued": requeue_lost_deliveries()}
+    return {
+        "pending_jobs_run": done,
+        "deliveries_requeued": requeue_lost_deliveries(),
+        "conversions_counted_late": count_leftovers(),
+    }
 
 
 @job

@@ -315,3 +315,28 @@ class PendingJob(db.Model):
     args: Mapped[list] = mapped_column(JSONType, default=list, nullable=False)
     run_after: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class UncountedConversion(db.Model):
+    """A stored conversion whose report counts are not added yet: written in the conversion's own
+    transaction, deleted by the batch that adds its counts (reports/aggregates.count_conversions).
+
+    Why a table: the counts of a link's day are one row every conversion of that day updates, so
+    counting inside each request queued every conversion of a busy link behind the others' commits
+    (bench/conversions.py). Kept here until counted, the counts cannot be lost or added twice,
+    whatever happens to the process that recorded the conversion.
+    """
+
+    __tablename__ = "uncounted_conversions"
+
+    conversion_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversion_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    revenue_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
+    converted_on: Mapped[date] = mapped_column(Date, nullable=False)
+    days_since_click: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_of_type: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)

@@ -4,8 +4,9 @@ LinkDailyLag, LinkDailyBreakdown) equal to the raw events.
 Three ways in, one arithmetic:
 - `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
   reads those rows back by tracking id (is_unique is decided by the INSERT itself) and adds them.
-- `count_conversion` runs in record_conversion's transaction, before its commit: the conversion
-  lands in the same commit as its counts, or neither does.
+- `count_conversions` adds conversions in batches after their commit (tracking/counts.py): each
+  conversion's commit also stores an UncountedConversion row, and the batch that counts it deletes
+  that row in the same transaction, so a conversion is counted once, even if its process dies.
 - `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
   after cleanup deletes events, and to check the other two (tests assert they agree).
 
@@ -18,6 +19,7 @@ the same instant by two processes may both count as the visitor's first; a recou
 
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -37,6 +39,7 @@ from ..models import (
     LinkDailyLag,
     LinkDailyStats,
     LinkMonthlyStats,
+    UncountedConversion,
     UserDailyStats,
 )
 
@@ -44,6 +47,7 @@ STATS = LinkDailyStats.__table__
 MONTHS = LinkMonthlyStats.__table__
 USER_DAYS = UserDailyStats.__table__
 LAGS = LinkDailyLag.__table__
+UNCOUNTED = UncountedConversion.__table__
 BREAKDOWNS = LinkDailyBreakdown.__table__
 BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
 # The click columns each breakdown dimension counts by ('referrer' is reduced to its host).
@@ -54,9 +58,10 @@ DIMENSIONS = {
     "os": ClickEvent.os,
 }
 VALUE_LENGTH = LinkDailyBreakdown.__table__.c.value.type.length
-COUNTERS = ["clicks", "unique_clicks", "bot_clicks"] + [
+CONVERSION_COUNTERS = [
     f"{event_type}_{suffix}" for event_type in EVENT_TYPES for suffix in ("count", "visitors", "revenue")
 ]
+COUNTERS = ["clicks", "unique_clicks", "bot_clicks", *CONVERSION_COUNTERS]
 
 
 def utc_day(column, dialect_name: str):
@@ -191,52 +196,73 @@ def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> N
     _upsert(connection, BREAKDOWNS, BREAKDOWN_KEYS, _breakdown_rows(grouped))
 
 
-def count_conversion(
-    connection: Connection,
-    *,
-    campaign_link_id: uuid.UUID,
-    user_id: int,
-    event_type: str,
-    revenue: Decimal | None,
-    converted_on: date,
-    days_since_click: int,
-    first_of_type: bool,
-) -> None:
-    """Add one new conversion to its link's day and month and to the days-to-convert distribution."""
+def count_conversions(
+    connection: Connection, conversion_ids: list[uuid.UUID] | None = None, *, recorded_before=None, limit: int = 500
+) -> int:
+    """Add uncounted conversions to their link's day and month, their creator's day and the
+    days-to-convert distribution, in the caller's transaction: `conversion_ids` (the recording
+    process's own batch), or up to `limit` recorded before `recorded_before` (the sweep, for a
+    batch its process never wrote). Returns how many were counted.
+
+    Each conversion is counted by the transaction that deletes its UncountedConversion row, so
+    concurrent batches and sweeps never count one twice; on PostgreSQL rows another transaction
+    holds are skipped, not waited for.
+    """
+    chosen = select(UNCOUNTED.c.conversion_id).limit(limit)
+    if conversion_ids is not None:
+        chosen = chosen.where(UNCOUNTED.c.conversion_id.in_(conversion_ids))
+    if recorded_before is not None:
+        chosen = chosen.where(UNCOUNTED.c.recorded_at < recorded_before)
+    if connection.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    rows = connection.execute(
+        delete(UNCOUNTED).where(UNCOUNTED.c.conversion_id.in_(chosen)).returning(*UNCOUNTED.c)
+    ).all()
+    if not rows:
+        return 0
+    days = [
+        {
+            "campaign_link_id": row.campaign_link_id,
+            "day": row.converted_on,
+            "user_id": row.user_id,
+            **_conversion_counters(row.event_type, row.revenue_amount, row.first_of_type),
+        }
+        for row in rows
+    ]
     _add_to_days_and_months(
-        connection,
-        [
-            {
-                "campaign_link_id": campaign_link_id,
-                "day": converted_on,
-                "user_id": user_id,
-                f"{event_type}_count": 1,
-                f"{event_type}_visitors": 1 if first_of_type else 0,
-                f"{event_type}_revenue": revenue or Decimal("0"),
-            }
-        ],
+        connection, _folded(days, lambda row: {"campaign_link_id": row["campaign_link_id"], "day": row["day"]})
     )
+    lags: Counter = Counter((row.campaign_link_id, row.converted_on, row.days_since_click, row.user_id) for row in rows)
     _upsert(
         connection,
         LAGS,
         ["campaign_link_id", "day", "days_since_click"],
         [
-            {
-                "campaign_link_id": campaign_link_id,
-                "day": converted_on,
-                "days_since_click": days_since_click,
-                "user_id": user_id,
-                "conversions": 1,
-            }
+            {"campaign_link_id": link, "day": day, "days_since_click": lag, "user_id": user_id, "conversions": count}
+            for (link, day, lag, user_id), count in lags.items()
         ],
     )
+    return len(rows)
+
+
+def _conversion_counters(event_type: str, revenue: Decimal | None, first_of_type: bool) -> dict:
+    """Every conversion counter of a daily row, for one conversion (the same shape for every type,
+    so rows of different types fold and upsert together)."""
+    counters = {name: Decimal("0") if name.endswith("_revenue") else 0 for name in CONVERSION_COUNTERS}
+    counters[f"{event_type}_count"] = 1
+    counters[f"{event_type}_visitors"] = 1 if first_of_type else 0
+    counters[f"{event_type}_revenue"] = revenue or Decimal("0")
+    return counters
 
 
 def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
     """Rebuild the aggregates of `link_ids` (every link when None) from the raw events, in one transaction."""
     link_ids = None if link_ids is None else list(link_ids)
     with db.engine.begin() as connection:
-        for table in (STATS, MONTHS, LAGS, BREAKDOWNS):
+        # Conversions not counted yet are in the raw events read below: they must not be added
+        # again. Taken first, in the order count_conversions locks, so a batch running now is
+        # waited for rather than deadlocked with.
+        for table in (UNCOUNTED, STATS, MONTHS, LAGS, BREAKDOWNS):
             statement = delete(table)
             if link_ids is not None:
                 statement = statement.where(table.c.campaign_link_id.in_(link_ids))

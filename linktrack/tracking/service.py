@@ -13,16 +13,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
+from .. import jobs
 from ..errors import ApiError
 from ..extensions import db
 from ..formatting import money
 from ..forwarding.service import conversion_recorded
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
-from ..reports.aggregates import count_conversion
+from .counts import count_later
+from .store import UNCOUNTED_PARAMS, PsycopgStore, SessionStore
 
 SECONDS_PER_DAY = 86_400
 REVENUE_WARNING_THRESHOLD = Decimal("10000")
@@ -32,6 +34,7 @@ EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 DEFAULT_CURRENCY = "USD"
 SOURCES = ("browser", "server")
+CONVERSION_MAX_BYTES = 16 * 1024  # a whole request body
 
 
 @dataclass
@@ -58,11 +61,12 @@ class ClickContext:
     allowed_origins: list[str]
     window_days: int
     first_of_type: bool  # the visitor has no conversion of the requested type yet
+    forwards: bool  # the link's creator has an active forwarding destination
 
 
 @dataclass
 class RecordedConversion:
-    conversion: ConversionEvent
+    conversion: ConversionEvent | SimpleNamespace  # the stored row, or the one just stored (its columns)
     click: ClickContext
     days_since_click: int
     warnings: list[str]
@@ -107,12 +111,15 @@ def parse_revenue(value) -> Decimal | None:
         raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a number.", "revenue_amount") from None
     if not amount.is_finite():
         raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a finite number.", "revenue_amount")
+    too_large = ApiError(422, "revenue_too_large", f"'revenue_amount' must be at most {REVENUE_MAX}.", "revenue_amount")
+    if abs(amount) >= REVENUE_MAX + 1:  # before quantize, which raises for 1e999999
+        raise too_large
     if amount != amount.quantize(Decimal("0.01")):
         raise ApiError(
             400, "invalid_revenue_precision", "'revenue_amount' has at most 2 decimal places.", "revenue_amount"
         )
     if abs(amount) > REVENUE_MAX:
-        raise ApiError(422, "revenue_too_large", f"'revenue_amount' must be at most {REVENUE_MAX}.", "revenue_amount")
+        raise too_large
     return amount
 
 
@@ -184,29 +191,6 @@ def find_click(tracking_id: uuid.UUID) -> tuple[ClickEvent, CampaignLink] | None
     return (row[0], row[1]) if row else None
 
 
-def _click_for_conversion(tracking_id: uuid.UUID, event_type: str) -> ClickContext | None:
-    """The click's context and whether this is the visitor's first conversion of this type: one query,
-    plain columns (loading two ORM objects cost a third of a conversion's CPU time)."""
-    has_type = (
-        select(ConversionEvent.id)
-        .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == event_type)
-        .exists()
-    )
-    row = db.session.execute(
-        select(
-            ClickEvent.clicked_at,
-            CampaignLink.id,
-            CampaignLink.user_id,
-            CampaignLink.allowed_origins,
-            CampaignLink.attribution_window_days,
-            ~has_type,
-        )
-        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(ClickEvent.tracking_id == tracking_id)
-    ).first()
-    return ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5])) if row else None
-
-
 def _stored(tracking_id: uuid.UUID, event_id: str) -> ConversionEvent | None:
     return db.session.scalar(
         select(ConversionEvent).where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_id == event_id)
@@ -220,16 +204,21 @@ def record_conversion(
     origin: str | None = None,
     owner_id: int | None = None,
     now: datetime | None = None,
+    store: SessionStore | PsycopgStore | None = None,
 ) -> RecordedConversion:
     """Validate and store one conversion; a replay of a known event_id returns the stored one.
 
     `origin` (browser calls) must be one of the link's allowed origins. `owner_id` (server
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
+    `store` runs the statements (store.py): the request's session unless the caller brings one.
+    The report counts are added after the commit, in batches (counts.py).
     """
     request = validate_conversion(body)
-    click = _click_for_conversion(request.tracking_id, request.event_type)
-    if click is None:
+    store = store or SessionStore()
+    row = store.click_context(request.tracking_id, request.event_type)
+    if row is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
+    click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]))
     if click.link_id != request.campaign_link_id:
         raise ApiError(
             422, "tracking_id_link_mismatch", "This tracking id belongs to another campaign link.", "campaign_link_id"
@@ -253,7 +242,8 @@ def record_conversion(
             "tracking_id",
         )
 
-    conversion = ConversionEvent(
+    conversion = SimpleNamespace(
+        id=uuid.uuid4(),
         tracking_id=request.tracking_id,
         campaign_link_id=click.link_id,
         event_type=request.event_type,
@@ -264,34 +254,37 @@ def record_conversion(
         source=source,
         converted_at=now,
     )
-    db.session.add(conversion)
-    try:
-        # The row first, the counts last: the counts update rows every conversion of this link and
-        # day shares, and holding their locks only from here to the commit keeps a busy link's
-        # conversions from queueing behind each other's inserts.
-        db.session.flush()
-    except IntegrityError:
-        return _replay(request, click, days)
-    count_conversion(
-        db.session.connection(),
-        campaign_link_id=click.link_id,
-        user_id=click.user_id,
-        event_type=request.event_type,
-        revenue=request.revenue_amount,
-        converted_on=now.date(),
-        days_since_click=days,
-        first_of_type=click.first_of_type,
+    stored = store.insert(
+        {
+            **vars(conversion),
+            **{
+                UNCOUNTED_PARAMS["campaign_link_id"]: click.link_id,
+                UNCOUNTED_PARAMS["user_id"]: click.user_id,
+                UNCOUNTED_PARAMS["event_type"]: request.event_type,
+                UNCOUNTED_PARAMS["revenue_amount"]: request.revenue_amount,
+                UNCOUNTED_PARAMS["converted_on"]: now.date(),
+                UNCOUNTED_PARAMS["days_since_click"]: days,
+                UNCOUNTED_PARAMS["first_of_type"]: click.first_of_type,
+                UNCOUNTED_PARAMS["recorded_at"]: now,
+            },
+        }
     )
-    db.session.commit()
-    conversion_recorded(conversion.id)  # after the commit; never raises
+    if not stored:
+        store.rollback()
+        return _replay(request, click, days)
+    store.commit()
+    count_later(conversion.id)
+    if click.forwards:
+        conversion_recorded(conversion.id)  # after the commit; never raises
+    else:
+        jobs.sweep_if_due_without_redis()
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
 
 
 def _replay(request: ConversionRequest, click: ClickContext, days: int) -> RecordedConversion:
-    """A replay (or two copies of one event racing): the unique (tracking_id, event_id) index refused
-    the copy, and the conversion stored first is the answer. Checking before the INSERT would cost
-    every first delivery a query; replays are the rare case."""
-    db.session.rollback()
+    """A replay (or two copies of one event racing): the unique (tracking_id, event_id) index kept
+    the copy out, and the conversion stored first is the answer. Checking before the INSERT would
+    cost every first delivery a query; replays are the rare case."""
     existing = _stored(request.tracking_id, request.event_id) if request.event_id else None
     if existing is None:
         raise ApiError(409, "conflict", "The conversion could not be stored; try again.")

@@ -1,0 +1,182 @@
+"""The statements that record a conversion, and two ways to run them.
+
+Recording a conversion is two round trips on PostgreSQL: one SELECT reads the click, its link,
+whether the visitor already has a conversion of this type and whether the creator forwards
+conversions; one INSERT stores the conversion (nothing on a replay of its event_id) and, in the
+same statement, its UncountedConversion. SQLite cannot put an INSERT in a WITH, so there the
+second is two statements in one transaction.
+
+- `SessionStore` runs them on the request's SQLAlchemy session (the Flask view, every database).
+- `PsycopgStore` runs the same statements, compiled once by SQLAlchemy, straight on a psycopg
+  connection in autocommit (the conversion fast path on PostgreSQL): measured, SQLAlchemy's
+  per-statement work (execution context, result objects, pool checkout and pre-ping) cost more
+  CPU than PostgreSQL spent running them.
+"""
+
+import functools
+import uuid
+from contextlib import contextmanager
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import Uuid, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import ApiError
+from ..extensions import db
+from ..forwarding.models import ForwardingDestination
+from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
+
+CONVERSIONS = ConversionEvent.__table__
+CONVERSION_COLUMNS = [column.name for column in CONVERSIONS.columns]
+UNCOUNTED = UncountedConversion.__table__
+UNCOUNTED_COLUMNS = [column.name for column in UNCOUNTED.columns]
+# What the INSERT needs besides the conversion's own columns (uncounted_conversions' other columns).
+UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if name != "conversion_id"}
+
+
+@functools.cache
+def click_context_query():
+    """(clicked_at, link id, creator id, allowed origins, window days, first of its type, forwards)."""
+    tracking_id = bindparam("tracking_id", type_=Uuid)
+    has_type = (
+        select(ConversionEvent.id)
+        .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == bindparam("event_type"))
+        .exists()
+    )
+    forwards = (
+        select(ForwardingDestination.id)
+        .where(
+            ForwardingDestination.user_id == CampaignLink.user_id,
+            ForwardingDestination.enabled.is_(True),
+            ForwardingDestination.paused_at.is_(None),
+        )
+        .exists()
+    )
+    return (
+        select(
+            ClickEvent.clicked_at,
+            CampaignLink.id,
+            CampaignLink.user_id,
+            CampaignLink.allowed_origins,
+            CampaignLink.attribution_window_days,
+            ~has_type,
+            forwards,
+        )
+        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
+        .where(ClickEvent.tracking_id == tracking_id)
+    )
+
+
+@functools.cache
+def insert_conversion(dialect_name: str):
+    """Stores nothing when (tracking_id, event_id) is already stored: a replay. Returns the id stored.
+
+    On PostgreSQL the UncountedConversion is inserted by the same statement, from the conversion
+    it returns; elsewhere `insert_uncounted()` follows it.
+    """
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    conversion = (
+        insert(CONVERSIONS)
+        .values({name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["tracking_id", "event_id"])
+        .returning(CONVERSIONS.c.id)
+    )
+    if dialect_name != "postgresql":
+        return conversion
+    stored = conversion.cte("stored")
+    values = [bindparam(param, type_=UNCOUNTED.c[name].type) for name, param in UNCOUNTED_PARAMS.items()]
+    return (
+        postgresql.insert(UNCOUNTED)
+        .from_select(UNCOUNTED_COLUMNS, select(stored.c.id, *values))
+        .returning(UNCOUNTED.c.conversion_id)
+    )
+
+
+@functools.cache
+def insert_uncounted():
+    return UNCOUNTED.insert().values(
+        conversion_id=bindparam("id", type_=Uuid),
+        **{name: bindparam(param, type_=UNCOUNTED.c[name].type) for name, param in UNCOUNTED_PARAMS.items()},
+    )
+
+
+class SessionStore:
+    """The statements on the SQLAlchemy session, in its transaction; `commit` ends it."""
+
+    def __init__(self):
+        self.connection = db.session.connection()
+        self.dialect_name = self.connection.dialect.name
+
+    def click_context(self, tracking_id: uuid.UUID, event_type: str):
+        return self.connection.execute(
+            click_context_query(), {"tracking_id": tracking_id, "event_type": event_type}
+        ).first()
+
+    def insert(self, params: dict) -> bool:
+        stored = self.connection.execute(insert_conversion(self.dialect_name), params).first()
+        if stored is not None and self.dialect_name != "postgresql":
+            self.connection.execute(insert_uncounted(), params)
+        return stored is not None
+
+    def commit(self) -> None:
+        db.session.commit()
+
+    def rollback(self) -> None:
+        db.session.rollback()
+
+
+class PsycopgStore:
+    """The statements on a psycopg connection in autocommit (PostgreSQL only): each is its own
+    transaction, and the INSERT stores the conversion and its UncountedConversion at once."""
+
+    dialect_name = "postgresql"
+
+    def __init__(self, connection):
+        self.cursor = connection.cursor()
+
+    def click_context(self, tracking_id: uuid.UUID, event_type: str):
+        sql, defaults = _compiled(click_context_query())
+        self.cursor.execute(sql, {**defaults, "tracking_id": tracking_id, "event_type": event_type})
+        return self.cursor.fetchone()
+
+    def insert(self, params: dict) -> bool:
+        sql, defaults = _compiled(insert_conversion("postgresql"))
+        event_data = params["event_data"]
+        self.cursor.execute(
+            sql, {**defaults, **params, "event_data": None if event_data is None else Jsonb(event_data)}
+        )
+        return self.cursor.fetchone() is not None
+
+    def commit(self) -> None:
+        """Autocommit: every statement already committed."""
+
+    def rollback(self) -> None:
+        """Autocommit: nothing is open."""
+
+
+@contextmanager
+def psycopg_store():
+    """A PsycopgStore on a connection of the app's pool (pre-pinged on checkout, as always), in
+    autocommit while it is used and handed back as the pool lent it. A connection that failed
+    under it is thrown away, not handed back."""
+    lent = db.engine.raw_connection()
+    connection = lent.driver_connection
+    connection.autocommit = True
+    try:
+        yield PsycopgStore(connection)
+    except ApiError:
+        raise
+    except BaseException:
+        lent.invalidate()
+        raise
+    finally:
+        if lent.is_valid:
+            connection.autocommit = False
+            lent.close()
+
+
+@functools.cache
+def _compiled(statement) -> tuple[str, dict]:
+    """The SQL text psycopg runs for `statement`, and the values of its own literals."""
+    compiled = statement.compile(dialect=postgresql.psycopg.dialect())
+    return str(compiled), dict(compiled.params)
