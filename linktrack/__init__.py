@@ -56,11 +56,12 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 
 
 def _wrap_wsgi(app: Flask) -> None:
-    """The short-link fast path in front of Flask, and ProxyFix outermost (the fast path needs the
-    viewer's address as the proxies reported it)."""
+    """The short-link and conversion fast paths in front of Flask, and ProxyFix outermost (the fast
+    paths need the viewer's address as the proxies reported it)."""
     from .redirect import ShortLinkFastPath
+    from .tracking.fast_path import ConversionFastPath
 
-    app.wsgi_app = ShortLinkFastPath(app, app.wsgi_app)
+    app.wsgi_app = ShortLinkFastPath(app, ConversionFastPath(app, app.wsgi_app))
     if app.config["TRUST_PROXY_HOPS"]:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

@@ -16,7 +16,6 @@ from .script import tracker_script
 
 bp = api_blueprint("tracking", __name__, url_prefix="/api/conversions")
 
-CONVERSION_MAX_BYTES = 16 * 1024
 SCRIPT_MAX_AGE = 3600
 
 
@@ -26,7 +25,7 @@ def _base_url() -> str:
 
 def _tracking_id_key() -> str:
     """Rate-limit key: the tracking id in the body, so one visitor cannot flood a link."""
-    if (request.content_length or 0) <= CONVERSION_MAX_BYTES:
+    if (request.content_length or 0) <= service.CONVERSION_MAX_BYTES:
         body = request.get_json(silent=True)
         if isinstance(body, dict) and isinstance(body.get("tracking_id"), str):
             return "tracking:" + body["tracking_id"][:64]
@@ -80,9 +79,9 @@ def preflight():
 @limiter.limit(_tracking_limit, key_func=_tracking_id_key)
 def record():
     """Browser conversions (CampaignTracker) and server conversions (Bearer API key)."""
-    if (request.content_length or 0) > CONVERSION_MAX_BYTES:
-        raise ApiError(413, "payload_too_large", f"The body must be under {CONVERSION_MAX_BYTES} bytes.")
-    request.max_content_length = CONVERSION_MAX_BYTES
+    if (request.content_length or 0) > service.CONVERSION_MAX_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body must be under {service.CONVERSION_MAX_BYTES} bytes.")
+    request.max_content_length = service.CONVERSION_MAX_BYTES
     body = json_body()
     server_call = current_user.is_authenticated and g.get("api_key") is not None
     if request.headers.get("Authorization") and not server_call:

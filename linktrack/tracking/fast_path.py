@@ -1,0 +1,155 @@
+"""POST /api/conversions from a landing page, answered before Flask's machinery runs.
+
+Why: measured with bench/conversions.py, Flask's per-request work (request and app contexts,
+Flask-Limiter resolving its limits, the login and CSRF hooks, the response object) cost more
+than recording the conversion. This layer does what a browser's conversion needs and nothing
+else: the two rate limits (with Flask-Limiter's own storage and strategy, so the counters live in
+Redis when REDIS_URL is set), service.record_conversion, the CORS and security headers.
+
+It takes only a browser's call: POST, exactly /api/conversions, a JSON content type, a body of
+known length within CONVERSION_MAX_BYTES that parses to a JSON object, no Authorization header.
+Everything else (server calls with an API key, malformed bodies, the preflight) goes on to the
+Flask view (views.py), which answers with the same codes. So does a request whose database work
+failed before anything was committed: Flask answers it, with a 503 if the database is down.
+"""
+
+import functools
+import io
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+
+from flask import Flask
+from limits import parse
+from limits.storage import MemoryStorage
+from werkzeug.http import HTTP_STATUS_CODES
+
+from ..errors import ApiError
+from ..extensions import db, limiter
+from ..security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
+from . import service
+from .store import psycopg_store
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/conversions"
+LIMITS_RETRY_SECONDS = 30  # after the limiter's storage (Redis) failed, count in memory this long
+
+
+class ConversionFastPath:
+    """WSGI middleware: a landing page's conversion, or the next WSGI app for anything else."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._fallback = None  # a memory-only limiter, made when the limiter's storage first fails
+        self._fallback_until: float | None = None
+        self._postgresql: bool | None = None  # PostgreSQL runs the statements on psycopg (store.py)
+
+    def __call__(self, environ, start_response):
+        body = self._browser_conversion(environ)
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        origin = environ.get("HTTP_ORIGIN")
+        with self.app.app_context():
+            try:
+                refusal = self._rate_limited(environ.get("REMOTE_ADDR") or "", body.get("tracking_id"))
+                if refusal is not None:
+                    raise refusal
+                with psycopg_store() if self._on_postgresql() else nullcontext() as store:
+                    recorded = service.record_conversion(body, source="browser", origin=origin, store=store)
+                status, payload, extra = (201 if recorded.created else 200), service.conversion_json(recorded), []
+            except ApiError as exc:
+                status, payload, extra = exc.status, exc.body(), exc.headers()
+            except Exception:
+                db.session.rollback()  # nothing was committed: Flask answers it again, in its own way
+                environ["wsgi.input"] = io.BytesIO(environ["linktrack.body"])
+                return self.wsgi_app(environ, start_response)
+        data = json.dumps(payload, separators=(",", ":")).encode() + b"\n"
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            *API_HEADERS,
+            *HSTS_WHEN_HTTPS[is_https(environ)],
+            *extra,
+        ]
+        if origin:
+            headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, '')}", headers)
+        return [data]
+
+    def _on_postgresql(self) -> bool:
+        if self._postgresql is None:
+            self._postgresql = db.engine.dialect.name == "postgresql"
+        return self._postgresql
+
+    @staticmethod
+    def _browser_conversion(environ) -> dict | None:
+        """The JSON object a landing page posted, or None to leave the request to Flask."""
+        if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO") != PATH:
+            return None
+        if "HTTP_AUTHORIZATION" in environ:
+            return None
+        if environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if not 0 < length <= service.CONVERSION_MAX_BYTES:
+            return None
+        raw = environ["wsgi.input"].read(length)
+        environ["linktrack.body"] = raw
+        environ["wsgi.input"] = io.BytesIO(raw)  # Flask can still read it if we pass
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _rate_limited(self, ip: str, tracking_id) -> ApiError | None:
+        """The refusal if this address or this tracking id is over its limit, else None (the hit is
+        counted). While the limiter's storage fails, this process counts in its own memory, as
+        Flask-Limiter's in-memory fallback does, and tries the storage again after a while."""
+        config = self.app.config
+        if not config.get("RATELIMIT_ENABLED", True):
+            return None
+        key = tracking_id[:64] if isinstance(tracking_id, str) else "none"
+        checks = (
+            (_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip),
+            (_limit(config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"]), "conversions-tracking-id", key),
+        )
+        strategy = limiter.limiter
+        if self._fallback_until is not None and time.monotonic() < self._fallback_until:
+            strategy = self._fallback_strategy()
+        try:
+            return _first_refusal(strategy, checks)
+        except Exception as exc:
+            log.warning("conversion rate limits counted in memory for %d s: %s", LIMITS_RETRY_SECONDS, exc)
+            self._fallback_until = time.monotonic() + LIMITS_RETRY_SECONDS
+            return _first_refusal(self._fallback_strategy(), checks)
+
+    def _fallback_strategy(self):
+        if self._fallback is None:
+            self._fallback = type(limiter.limiter)(MemoryStorage())
+        return self._fallback
+
+
+def _first_refusal(strategy, checks) -> ApiError | None:
+    for item, scope, identifier in checks:
+        if not strategy.hit(item, scope, identifier):
+            reset = strategy.get_window_stats(item, scope, identifier).reset_time
+            return ApiError(
+                429,
+                "rate_limited",
+                f"Too many conversions: at most {item}. Try again later.",
+                retry_after=max(1, math.ceil(reset - time.time())),
+            )
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _limit(setting: str):
+    return parse(setting)
