@@ -1,5 +1,9 @@
 """What the benchmarks share: a scratch PostgreSQL database, created when missing and rebuilt by the migrations."""
 
+import os
+import resource
+from pathlib import Path
+
 import psycopg
 from flask import Flask
 from sqlalchemy import MetaData, create_engine
@@ -82,3 +86,70 @@ function done(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout))
 end
 """.replace("__EXPECTED__", str(expected_status))
+
+
+class CpuMeter:
+    """CPU seconds spent by the app (a gunicorn master and its workers), the PostgreSQL backends
+    serving one database, and wrk, between `start()` and `stop()`.
+
+    Throughput on a shared 2-CPU machine moves with whatever else runs; CPU time per request
+    moves much less, so it says what the code costs (and what the machine could serve alone).
+    """
+
+    def __init__(self, gunicorn_pid: int, database_url: str):
+        self.gunicorn_pid = gunicorn_pid
+        self.database_url = database_url
+
+    def _snapshot(self) -> tuple[dict[int, float], dict[int, float], float]:
+        app = [self.gunicorn_pid, *_children(self.gunicorn_pid)]
+        target = make_url(self.database_url)
+        with psycopg.connect(host=target.host, port=target.port, user=target.username, dbname=target.database) as conn:
+            backends = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return _cpu(app), _cpu(backends), children.ru_utime + children.ru_stime
+
+    def start(self) -> None:
+        self._before = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        """Seconds of CPU per part: {"app", "postgresql", "wrk"} (wrk: every child process that ended)."""
+        after = self._snapshot()
+        return {
+            "app": _delta(self._before[0], after[0]),
+            "postgresql": _delta(self._before[1], after[1]),
+            "wrk": after[2] - self._before[2],
+        }
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _cpu(pids) -> dict[int, float]:
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """Processes that started in between count whole; those that ended are not seen."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.common import rebuild_database, wrk_report_lua
+from bench.common import CpuMeter, rebuild_database, wrk_report_lua
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,10 @@ def main() -> None:
         f"{args.rounds} rounds of -d{args.duration}s after a {WARM_UP_SECONDS}s warm-up; PostgreSQL database "
         f"{make_url(database_url).database}\n"
     )
-    print(f"{'':12}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'201s':>9}{'other':>7}{'errors':>8}{'rows':>9}")
+    print(
+        f"{'':12}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'201s':>9}{'other':>7}{'errors':>8}{'rows':>9}"
+        f"{'CPU ms per 201: app':>22}{'pg':>6}{'wrk':>6}"
+    )
     results, start = [], 0
     for number in range(1, args.rounds + 1):
         result, start = run_round(database_url, link_id, start, args)
@@ -100,6 +103,7 @@ def main() -> None:
             f"{number:<12}{rps(result) * result['expected'] / max(result['requests'], 1):>12.0f}"
             f"{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}{result['expected']:>9}"
             f"{result['others']:>7}{result['socket_errors']:>8}{result['stored']:>9}"
+            + "".join(f"{per_conversion(result, part):>{width}.2f}" for part, width in CPU_COLUMNS)
         )
     accepted = statistics.median(rps(r) * r["expected"] / max(r["requests"], 1) for r in results)
     p99 = statistics.median(r["p99_us"] for r in results) / 1000
@@ -107,6 +111,19 @@ def main() -> None:
     stored = sum(r["stored"] for r in results)
     print(f"\nmedian: {accepted:.0f} accepted conversions/s (target >= 1000), p99 {p99:.1f} ms")
     print(f"rows: {created} answered 201, {stored} rows stored ({'all stored' if stored >= created else 'MISSING'})")
+    cpu_ms = statistics.median(sum(per_conversion(r, part) for part, _ in CPU_COLUMNS) for r in results)
+    print(
+        f"CPU per accepted conversion (app + PostgreSQL + wrk): {cpu_ms:.2f} ms, so {os.cpu_count()} idle CPUs "
+        f"could accept about {os.cpu_count() * 1000 / cpu_ms:.0f}/s"
+    )
+
+
+CPU_COLUMNS = [("app", 22), ("postgresql", 6), ("wrk", 6)]
+
+
+def per_conversion(result: dict, part: str) -> float:
+    """Milliseconds of CPU `part` spent per answered 201 in the measured run."""
+    return result["cpu"][part] * 1000 / max(result["expected"], 1)
 
 
 def prepare_database(url: str, threads: int, clicks_per_thread: int) -> str:
@@ -179,7 +196,10 @@ def run_round(database_url: str, link_id: str, start: int, args) -> tuple[dict, 
             start += slice_size(args)  # the measured run uses tracking ids the warm-up did not touch
             time.sleep(1)
             before = count_rows(database_url)
+            meter = CpuMeter(server.pid, database_url)
+            meter.start()
             result = wrk(port, write_script(scratch, link_id, start, args), args.duration, args)
+            result["cpu"] = meter.stop()
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
