@@ -4,7 +4,9 @@
 - REDIS_URL unset: the job runs inline, right away (callers enqueue after their commit), and
   due pending jobs are swept at most every JOBS_SWEEP_SECONDS on the way.
 - Redis down: the job is written to `pending_jobs`; `run_due_jobs` (every minute from
-  `rq cron linktrack.cron`) re-enqueues it once Redis answers, so no work is lost.
+  `rq cron linktrack.cron`) re-enqueues it once Redis answers, so no work is lost. After a
+  refusal or a timeout the process leaves Redis alone for REDIS_REST_SECONDS (jobs go straight
+  to pending_jobs), so a hung Redis costs one request a socket timeout, not every request.
 
 A failing job never fails the request that enqueued it. Jobs take ids (strings), not objects,
 and run in an app context: the caller's when there is one (inline mode, tests), otherwise one
@@ -14,13 +16,14 @@ app built once per worker process with create_app(). Importing this module build
 import functools
 import logging
 import os
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue, Retry, Worker
 from sqlalchemy import delete, select
 
 from .extensions import db, redis_connection
@@ -31,6 +34,10 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "default"
 JOB_TIMEOUT_SECONDS = 600
 PENDING_BATCH = 500
+REDIS_REST_SECONDS = 5.0
+# A job that fails (say, the database was away when the worker ran it) runs again this many seconds
+# later, three times at most; every job is safe to run twice (fan-out and deliveries check first).
+RETRY_INTERVALS = [30, 120, 600]
 NIGHTLY_CLEANUP_AT = (3, 17)  # UTC hour and minute; cron.py says the same
 
 JOBS: dict[str, Callable] = {}
@@ -93,22 +100,37 @@ def enqueue(func: Callable, *args, at: datetime | None = None) -> str:
         _sweep_if_due()
         _run_inline(name, args)
         return "inline"
+    if _redis_resting():
+        _record_pending(name, args, at or utcnow())
+        return "pending"
     try:
         _push(redis, name, args, at)
     except RedisError as exc:
+        _rest_redis(REDIS_REST_SECONDS)
         log.warning("Redis refused job %s%r (%s); kept in pending_jobs", name, args, exc)
         _record_pending(name, args, at or utcnow())
         return "pending"
     return "queued"
 
 
+def _redis_resting() -> bool:
+    state = current_app.extensions.setdefault("linktrack_jobs", {})
+    return state.get("redis_rests_until", 0.0) > time.monotonic()
+
+
+def _rest_redis(seconds: float) -> None:
+    """Leave Redis alone for `seconds` in this process (0: it answered, use it again at once)."""
+    current_app.extensions.setdefault("linktrack_jobs", {})["redis_rests_until"] = time.monotonic() + seconds
+
+
 def _push(redis, name: str, args: tuple, at: datetime | None) -> None:
     queue = Queue(QUEUE_NAME, connection=redis)
     target = f"{__name__}.{name}"
+    retry = Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS)
     if at is not None and at > utcnow():
-        queue.enqueue_at(at, target, *args, job_timeout=JOB_TIMEOUT_SECONDS)
+        queue.enqueue_at(at, target, *args, job_timeout=JOB_TIMEOUT_SECONDS, retry=retry)
     else:
-        queue.enqueue(target, *args, job_timeout=JOB_TIMEOUT_SECONDS)
+        queue.enqueue(target, *args, job_timeout=JOB_TIMEOUT_SECONDS, retry=retry)
 
 
 def _record_pending(name: str, args: tuple, run_after: datetime) -> None:
@@ -204,6 +226,7 @@ def run_due_jobs() -> dict:
             except RedisError:
                 log.warning("Redis still refuses jobs; %d left in pending_jobs", len(due) - done)
                 break
+            _rest_redis(0)  # it answered: this process's jobs go to Redis again
             db.session.execute(delete(PendingJob).where(PendingJob.id == pending_id))
             db.session.commit()
         elif _claim(pending_id):

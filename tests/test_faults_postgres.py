@@ -7,7 +7,7 @@ serves the app on a real socket (tests/live.py) while threads keep requesting.
 
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -199,6 +199,61 @@ def test_a_postgresql_restart_under_load_answers_503_then_recovers_on_its_own(cl
     assert count(app, ConversionEvent) == 3  # two before, one after; the refused one was not stored
 
 
+# ---- jobs that meet the database away ----------------------------------------------------------
+
+
+def test_a_forwarding_job_that_meets_the_database_away_is_tried_again_later(
+    cluster, tmp_path, redis_client, redis_url, httpserver
+):
+    """The worker runs jobs in its own process: when the database is away then, RQ tries the job
+    again later (jobs.RETRY_INTERVALS) instead of leaving it failed, so the conversion is still
+    forwarded, once."""
+    from rq import Queue, SimpleWorker
+    from rq.registry import FailedJobRegistry
+
+    from linktrack import jobs
+    from linktrack.forwarding.service import create_destination
+
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    app = create_app(
+        settings_for(normalise_database_url(cluster.url), REDIS_URL=redis_url, INSTANCE_PATH=str(tmp_path / "i"))
+    )
+    with app.app_context():
+        upgrade()
+    with app.app_context():
+        from linktrack.auth.service import register_user
+
+        user_id = register_user("creator@example.com", "correct horse battery").id
+        create_destination(user_id, "webhook", "hook", {"url": httpserver.url_for("/hook")}, ["purchase"])
+    link = create_link(app, user_id)
+    client = app.test_client()
+    tracking_id = tracking_id_of(client.get(f"/{link['short_code']}", headers=BROWSER))
+    body = {"tracking_id": tracking_id, "campaign_link_id": str(link["id"]), "event_type": "purchase"}
+    posted = client.post("/api/conversions", json={**body, "revenue_amount": "9.00"}, headers={"Origin": ORIGIN})
+    assert posted.status_code == 201
+
+    def work():
+        with app.app_context():
+            queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+            SimpleWorker([queue], connection=redis_client).work(burst=True, with_scheduler=True)
+
+    try:
+        cluster.stop()
+        work()  # forward_conversion fails: no database
+        cluster.start()
+        assert httpserver.log == []
+        work()  # not due yet: nothing runs
+        assert httpserver.log == []
+        with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=jobs.RETRY_INTERVALS[0] + 1)):
+            work()  # due: the scheduler puts it back on the queue and it runs
+        assert len(httpserver.log) == 1
+        assert FailedJobRegistry(jobs.QUEUE_NAME, connection=redis_client).count == 0
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 # ---- the click writer's hold-and-retry, on its own ---------------------------------------------
 
 
@@ -253,3 +308,17 @@ def test_held_clicks_are_bounded_and_the_oldest_given_up_are_reported(monkeypatc
 
     writer.close()  # still down at exit: what is held is reported, not silently dropped
     assert [row["number"] for row in given_up] == [0, 1, 2, 3, 4]
+
+
+def test_clicks_held_by_a_flush_from_outside_the_writer_are_still_retried():
+    """flush_clicks() (a test, a benchmark) meeting the database away holds the clicks too, and
+    the writer's own thread tries them again."""
+    database = Database()
+    writer = ClickWriter(database.write, flush_seconds=3600)
+    writer.submit({"number": 0})
+    database.down = True
+    assert writer.flush() == 0 and writer.held == 1
+    database.down = False
+    assert database.written.wait(timeout=10)
+    assert database.rows == [{"number": 0}]
+    writer.close()
