@@ -115,11 +115,13 @@ def _finish_config(app: Flask) -> None:
 
 def _register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
+    from .api import StrictJSONProvider
     from .auth.service import install_login
     from .extensions import csrf, db, limiter, migrate
     from .forwarding import models as forwarding_models  # noqa: F401
     from .sessions import SessionInterface
 
+    app.json = StrictJSONProvider(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
@@ -134,10 +136,11 @@ def _register_blueprints(app: Flask) -> None:
     from .forwarding.views import bp as forwarding_bp
     from .links.api import api as links_api
     from .links.views import bp as links_bp
+    from .openapi import bp as openapi_bp
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
 
-    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api, forwarding_bp):
+    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api, forwarding_bp, openapi_bp):
         app.register_blueprint(blueprint)
 
     # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.

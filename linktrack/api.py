@@ -1,6 +1,11 @@
 """What every JSON blueprint shares: CSRF rules, JSON body parsing, and JSON errors."""
 
+import json
+import math
+from typing import Any
+
 from flask import Blueprint, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -8,6 +13,52 @@ from .errors import ApiError
 from .extensions import csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def loads_strict(data: str | bytes) -> Any:
+    """JSON as RFC 8259 means it, and only what the databases can store; ValueError otherwise.
+
+    Python's json module also takes NaN and Infinity (and turns 1e400 into inf), strings with a
+    lone surrogate ("\\ud800") and NUL characters, and raises RecursionError on deeply nested
+    arrays: PostgreSQL refuses such text, SQLite keeps JSON no client can read back, and the
+    RecursionError was a 500 (found while fuzzing the API contract, tests/test_openapi.py).
+    """
+    try:
+        value = json.loads(data, parse_constant=_not_a_number, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    pending = [value]
+    while pending:  # no recursion: the nesting is as deep as the client likes
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("JSON strings cannot contain NUL (\\u0000)")
+            item.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return value
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is beyond the range of a JSON number")
+    return number
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """The app's JSON: request.get_json() parses with loads_strict, so every view reading a body gets
+    only plain JSON (and a malformed body is a 400, never a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads_strict(s)
 
 
 def api_blueprint(name: str, import_name: str, url_prefix: str = "/api") -> Blueprint:

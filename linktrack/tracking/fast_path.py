@@ -26,6 +26,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from werkzeug.http import HTTP_STATUS_CODES
 
+from ..api import loads_strict
 from ..errors import ApiError
 from ..extensions import db, limiter
 from ..security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
@@ -104,7 +105,7 @@ class ConversionFastPath:
         environ["linktrack.body"] = raw
         environ["wsgi.input"] = io.BytesIO(raw)  # Flask can still read it if we pass
         try:
-            body = json.loads(raw)
+            body = loads_strict(raw)  # what json.loads takes beyond plain JSON goes to Flask's 400
         except ValueError:
             return None
         return body if isinstance(body, dict) else None
