@@ -33,6 +33,7 @@ from linktrack.tracking.service import (
     REVENUE_MAX,
     days_since_click,
     parse_revenue,
+    validate_conversion,
     window_expires_at,
     within_window,
 )
@@ -277,6 +278,64 @@ def test_a_third_decimal_is_refused_never_rounded(amount_in_cents, last_digit, e
     with pytest.raises(ApiError) as refused:
         parse_revenue(text)
     assert (refused.value.status, refused.value.code) == (400, "invalid_revenue_precision")
+
+
+revenue_inputs = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.text(max_size=40),
+    st.from_regex(r"\A-?[0-9]{1,40}(\.[0-9]{0,6})?(e[+-]?[0-9]{1,4})?\Z"),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@PROPERTIES
+@given(revenue_inputs)
+def test_any_revenue_value_is_an_amount_in_cents_or_a_4xx_naming_the_field(value):
+    try:
+        amount = parse_revenue(value)
+    except ApiError as refusal:
+        assert refusal.status in (400, 422)
+        assert refusal.field == "revenue_amount"
+        return
+    if amount is not None:
+        assert amount == amount.quantize(Decimal("0.01"))
+        assert abs(amount) <= REVENUE_MAX
+
+
+def _conversion(**fields) -> dict:
+    return {
+        "tracking_id": "5d0c8a9e-7f3b-4e21-8c6d-2a1b3c4d5e01",
+        "campaign_link_id": "0b6f1f9e-2d7c-4c55-9a8e-1f0c3a2b4d01",
+        "event_type": "newsletter_signup",
+        **fields,
+    }
+
+
+@PROPERTIES
+@given(st.text(max_size=6) | st.sampled_from(["usd", "EUR", "USD\n", "eur\n", " GBP"]))
+def test_an_accepted_currency_is_three_capital_letters(currency):
+    try:
+        accepted = validate_conversion(_conversion(currency=currency))
+    except ApiError as refusal:
+        assert (refusal.status, refusal.field) == (400, "currency")
+        return
+    assert re.fullmatch(r"[A-Z]{3}", accepted.currency)  # the column holds three characters
+
+
+@PROPERTIES
+@given(st.text(max_size=110) | st.sampled_from(["order-1", "order-1\n", "x" * 100 + "\n"]))
+def test_an_accepted_event_id_is_one_to_a_hundred_safe_characters(event_id):
+    try:
+        accepted = validate_conversion(_conversion(event_id=event_id))
+    except ApiError as refusal:
+        assert (refusal.status, refusal.field) == (400, "event_id")
+        return
+    assert re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", accepted.event_id)  # the column holds 100
 
 
 # ---- the attribution window -------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def validate_conversion(body: dict) -> ConversionRequest:
         warnings.append(f"Revenue above {REVENUE_WARNING_THRESHOLD:,} is unusual; please check the amount.")
 
     currency = body.get("currency") or DEFAULT_CURRENCY
-    if not isinstance(currency, str) or not CURRENCY_PATTERN.match(currency.upper()):
+    if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency.upper()):
         raise ApiError(400, "invalid_currency", "'currency' must be a 3-letter ISO 4217 code like USD.", "currency")
 
     event_data = body.get("event_data")
@@ -167,7 +167,7 @@ def validate_conversion(body: dict) -> ConversionRequest:
             )
 
     event_id = body.get("event_id")
-    if event_id is not None and (not isinstance(event_id, str) or not EVENT_ID_PATTERN.match(event_id)):
+    if event_id is not None and (not isinstance(event_id, str) or not EVENT_ID_PATTERN.fullmatch(event_id)):
         raise ApiError(400, "invalid_event_id", "'event_id' must be 1-100 letters, digits or . _ : -", "event_id")
 
     return ConversionRequest(
