@@ -14,12 +14,15 @@ second is two statements in one transaction.
 """
 
 import functools
+import threading
 import uuid
+import weakref
 from contextlib import contextmanager
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Uuid, bindparam, select
+from sqlalchemy import Uuid, bindparam, event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
 from ..errors import ApiError
 from ..extensions import db
@@ -156,23 +159,59 @@ class PsycopgStore:
 
 @contextmanager
 def psycopg_store():
-    """A PsycopgStore on a connection of the app's pool (pre-pinged on checkout, as always), in
-    autocommit while it is used and handed back as the pool lent it. A connection that failed
-    under it is thrown away, not handed back."""
-    lent = db.engine.raw_connection()
-    connection = lent.driver_connection
-    connection.autocommit = True
+    """A PsycopgStore on this thread's own connection, borrowed from the app's pool once and kept.
+
+    Kept, not checked out per conversion: the pool pings a connection on every checkout (a round
+    trip of its own). A connection that fails is thrown away, and the caller answers the request
+    some other way (the fast path hands it to Flask, whose pool pings); the next conversion
+    borrows a fresh one. Disposing the engine (tests, a forked worker) closes the kept ones.
+    """
+    engine = db.engine
+    lent = _kept_connection(engine)
     try:
-        yield PsycopgStore(connection)
+        yield PsycopgStore(lent.driver_connection)
     except ApiError:
         raise
     except BaseException:
-        lent.invalidate()
+        _forget(engine, lent)
         raise
-    finally:
-        if lent.is_valid:
-            connection.autocommit = False
-            lent.close()
+
+
+_kept = threading.local()  # this thread's {engine: lent connection}
+_kept_everywhere: "weakref.WeakKeyDictionary[Engine, list]" = weakref.WeakKeyDictionary()
+
+
+def _kept_connection(engine: Engine):
+    kept = getattr(_kept, "connections", None)
+    if kept is None:
+        kept = _kept.connections = weakref.WeakKeyDictionary()
+    lent = kept.get(engine)
+    if lent is None:
+        lent = engine.raw_connection()
+        lent.driver_connection.autocommit = True  # never handed back, so the pool never sees it so
+        kept[engine] = lent
+        if engine not in _kept_everywhere:
+            _kept_everywhere[engine] = []
+            event.listen(engine, "engine_disposed", _close_kept)
+        _kept_everywhere[engine].append(lent)
+    return lent
+
+
+def _forget(engine: Engine, lent) -> None:
+    getattr(_kept, "connections", {}).pop(engine, None)
+    if lent in _kept_everywhere.get(engine, []):
+        _kept_everywhere[engine].remove(lent)
+    lent.invalidate()
+
+
+def _close_kept(engine: Engine) -> None:
+    """engine.dispose(): close every thread's kept connection (a thread using one gets an error and
+    hands its request on, as for any failed connection)."""
+    for lent in _kept_everywhere.pop(engine, []):
+        lent.invalidate()
+    connections = getattr(_kept, "connections", None)
+    if connections is not None:
+        connections.pop(engine, None)
 
 
 @functools.cache
