@@ -178,6 +178,7 @@ def test_creator_registers_links_a_video_and_sees_a_purchase_and_every_page_pass
     expect(viewer.get_by_role("heading", level=1)).to_have_text("Learn to edit video")
 
     # The click reaches the database in the next batch (0.1 s); the creator sees it on the link page.
+    page.reload()
     reload_until_text(page, page.locator(".hint").filter(has_text="so far"), "1 click so far")
 
     viewer.get_by_role("button", name="Buy the course for $49.99").click()
