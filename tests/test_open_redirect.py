@@ -23,7 +23,7 @@ DESTINATION = "https://landing.example.com/offer?ref=yt#buy"
 EVIL = ["evil.com", "//evil.com", "/\\evil.com", "\\\\evil.com", "%2F%2Fevil.com", "%5C%5Cevil.com", "http://evil.com"]
 
 hostile_settings = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 path_piece = st.sampled_from(["/", "//", "\\", "%2F", "%2f", "%5C", ".", "..", "%0d%0a", "\t", "@", "?", "#", *EVIL])
@@ -132,11 +132,13 @@ def test_no_path_makes_any_redirect_to_another_site(make_app, stored_link, trust
         if not 300 <= response.status_code < 400:
             return
         location = response.headers["Location"]
-        if urlsplit(location).netloc == "landing.example.com":
+        target = urlsplit(location.replace("\\", "/"))  # as a browser reads it
+        if target.netloc == "landing.example.com":
             assert_is_the_stored_destination(location, stored_link)
-        else:
-            absolute = urljoin("http://" + addressed_host(environ, trusted_proxy) + "/", location)
-            assert urlsplit(absolute).netloc == addressed_host(environ, trusted_proxy), location
+        elif target.scheme or target.netloc:
+            assert target.netloc == addressed_host(environ, trusted_proxy), location
+        else:  # a path on this site (the login page)
+            assert location.startswith("/") and not location.startswith("//"), location
 
     check()
 
