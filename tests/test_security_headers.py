@@ -195,6 +195,17 @@ class TestHsts:
         response = client.get("/login", headers={"X-Forwarded-Proto": "https"})
         assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
 
+    def test_on_a_landing_pages_conversion_behind_a_trusted_proxy(self, make_app, creator, make_link, make_click):
+        """The browser's conversion is answered before Flask (tracking/fast_path.py): HSTS there too."""
+        app = make_app(TRUST_PROXY_HOPS=1)
+        link_id = make_link(creator()[0])
+        body = {"tracking_id": make_click(link_id), "campaign_link_id": link_id, "event_type": "newsletter_signup"}
+        headers = {"Origin": "https://landing.example.com", "X-Forwarded-Proto": "https"}
+        response = app.test_client().post("/api/conversions", json=body, headers=headers)
+        assert response.status_code == 201
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+        assert response.headers["Content-Security-Policy"] == API_CSP
+
     def test_a_client_claiming_https_without_a_trusted_proxy_gets_none(self, client):
         response = client.get("/login", headers={"X-Forwarded-Proto": "https"})
         assert "Strict-Transport-Security" not in response.headers
