@@ -76,6 +76,7 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
     CLICK_FLUSH_SECONDS = 0.1  # clicks are written in batches this often; 0: in each request (click_writer.py)
+    CONVERSION_COUNT_SECONDS = 1.0  # conversions reach the report counts this often; 0: in each request (counts.py)
     JOBS_SWEEP_SECONDS = 60  # no-Redis mode: due pending jobs run at most this often, at the next enqueue
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
@@ -130,4 +131,5 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     CLICK_FLUSH_SECONDS = 0  # a test reads the click its request made
+    CONVERSION_COUNT_SECONDS = 0  # and the counts its conversion made
     FORWARDING_ALLOW_PRIVATE_ADDRESSES = True  # the local HTTP server the tests send to

@@ -42,7 +42,7 @@ def uncounted(app) -> int:
 def test_a_batch_counts_its_conversions_once_and_the_reports_then_equal_a_recount(
     make_app, creator, make_link, make_click
 ):
-    app = make_app(CLICK_FLUSH_SECONDS=3600)  # batches only when flushed here
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # batches only when flushed here
     client = app.test_client()
     link_id = make_link(creator()[0])
     clicks = [make_click(link_id, clicked_at=T0) for _ in range(3)]
@@ -64,7 +64,7 @@ def test_a_batch_counts_its_conversions_once_and_the_reports_then_equal_a_recoun
 def test_conversions_a_process_never_counted_are_counted_by_the_minute_sweep(
     make_app, creator, make_link, make_click
 ):
-    app = make_app(CLICK_FLUSH_SECONDS=3600)
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)
     link_id = make_link(creator()[0])
     tracking_id = make_click(link_id, clicked_at=T0)
     recorded_at = T0 + timedelta(hours=1)
@@ -84,7 +84,7 @@ def test_conversions_a_process_never_counted_are_counted_by_the_minute_sweep(
 
 def test_a_recount_takes_the_uncounted_conversions_with_it(make_app, creator, make_link, make_click):
     """The recount reads every stored conversion, so their pending batches must not add them again."""
-    app = make_app(CLICK_FLUSH_SECONDS=3600)
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)
     link_id = make_link(creator()[0])
     tracking_id = make_click(link_id, clicked_at=T0)
     with time_machine.travel(T0 + timedelta(hours=1), tick=False):
