@@ -8,7 +8,8 @@ you care about) and Redis (BENCH_SOAK_REDIS_URL, default redis://127.0.0.1:6379/
 the Procfile's RQ worker forwarding every purchase to a webhook receiver in this process. Three
 wrk processes (Debian: `apt-get install wrk`) share --connections for --duration seconds:
 
-- redirects: GET /<code> over four links, as fast as half the connections go;
+- redirects: GET /<code> over four links, as fast as half the connections go (or paced at
+  --redirect-rate per second);
 - conversions: POST /api/conversions (purchases from the landing page's origin, each for its own
   seeded click), paced at --conversion-rate per second over a quarter of the connections, each
   forwarded to the webhook by the worker (two jobs: the fan-out and the delivery);
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=600, help="seconds of mixed load (default: 10 minutes)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections, shared by the three kinds")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--redirect-rate", type=float, default=0, help="redirects per second (0: as fast as they go)")
     parser.add_argument("--conversion-rate", type=float, default=5, help="conversions per second (each forwarded)")
     parser.add_argument("--report-rate", type=float, default=5, help="report requests per second")
     parser.add_argument("--drain", type=int, default=600, help="seconds to wait for the queue to empty after")
@@ -377,7 +379,8 @@ def write_scripts(scratch: str, seeded: dict, cookie: str, connections: dict, ar
 
     per_thread = seeded["clicks"] // 2
     bodies = {
-        "redirects": REDIRECT_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in seeded["codes"])},
+        "redirects": REDIRECT_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in seeded["codes"])}
+        + pacing("redirects", args.redirect_rate),
         "conversions": CONVERSION_SCRIPT
         % {"link_id": seeded["link_id"], "per_thread": per_thread, "start": 0, "origin": ORIGIN}
         + pacing("conversions", args.conversion_rate),
