@@ -82,7 +82,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--gunicorn-threads", type=int, default=4, help="threads per worker (as the Procfile; 1: sync workers)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--clicks-per-thread", type=int, default=150_000, help="clicks seeded per wrk thread")
     args = parser.parse_args()
@@ -92,7 +95,11 @@ def main() -> None:
     database_url = os.environ.get("BENCH_CONVERSIONS_DATABASE_URL", DEFAULT_DATABASE_URL)
     link_id = prepare_database(database_url, args.threads, args.clicks_per_thread)
     Redis.from_url(redis_url()).flushdb()
-    print(f"{os.cpu_count()} CPUs; gunicorn --workers {args.workers} (sync); wrk -t{args.threads} -c{args.connections}")
+    worker = f"gthread, {args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else "sync"
+    print(
+        f"{os.cpu_count()} CPUs; gunicorn --workers {args.workers} ({worker}); "
+        f"wrk -t{args.threads} -c{args.connections}"
+    )
     print(
         f"{args.rounds} rounds of -d{args.duration}s after a {WARM_UP_SECONDS}s warm-up; PostgreSQL database "
         f"{make_url(database_url).database}, Redis {redis_url()}\n"
@@ -189,7 +196,9 @@ def run_round(database_url: str, link_id: str, start: int, args) -> tuple[dict, 
             "--workers",
             str(args.workers),
             "--worker-class",
-            "sync",
+            "gthread" if args.gunicorn_threads > 1 else "sync",
+            "--threads",
+            str(args.gunicorn_threads),
             "--log-level",
             "warning",
             "--bind",
