@@ -19,7 +19,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -107,6 +109,8 @@ class CampaignLink(db.Model):
     """A short link for one video, pointing at the creator's landing page."""
 
     __tablename__ = "campaign_links"
+    # /Promo and /promo would confuse viewers: unique ignoring case, decided by the database.
+    __table_args__ = (Index("uq_campaign_links_short_code_lower", func.lower(text("short_code")), unique=True),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)

@@ -165,6 +165,16 @@ def test_custom_alias_is_used_as_typed(ctx, owner):
     assert make(owner, short_code="  Spring-Sale_2025 ").short_code == "Spring-Sale_2025"
 
 
+def test_two_creators_racing_for_one_code_in_different_cases_store_one_link(ctx, owner, creator, monkeypatch):
+    """The read-before-write check misses a code stored a moment later; the database decides."""
+    other, _, _ = creator()
+    make(other, short_code="Promo")
+    monkeypatch.setattr(service, "short_code_taken", lambda code, exclude_link_id=None: False)  # both checked first
+    problem = refusal(owner, short_code="promo")
+    assert (problem.field, problem.code) == ("short_code", "short_code_taken")
+    assert [link.short_code for link in db.session.query(CampaignLink)] == ["Promo"]
+
+
 @pytest.mark.parametrize("taken", ["promo", "PROMO", "Promo"])
 def test_custom_alias_is_unique_ignoring_case_across_creators(ctx, owner, creator, taken):
     other, _, _ = creator()

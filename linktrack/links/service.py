@@ -286,6 +286,10 @@ def clean_custom_code(raw: Any, exclude_link_id: uuid.UUID | None = None) -> str
 
 def short_code_taken(code: str, exclude_link_id: uuid.UUID | None = None) -> bool:
     """True when any link (anyone's) has this code, ignoring case: /Promo and /promo would confuse viewers."""
+    return _stored_ignoring_case(code, exclude_link_id)
+
+
+def _stored_ignoring_case(code: str, exclude_link_id: uuid.UUID | None = None) -> bool:
     query = select(CampaignLink.id).where(func.lower(CampaignLink.short_code) == code.lower())
     if exclude_link_id is not None:
         query = query.where(CampaignLink.id != exclude_link_id)
@@ -532,7 +536,8 @@ def restore_link(link: CampaignLink) -> CampaignLink:
 
 
 def _code_exists(code: str) -> bool:
-    return db.session.scalar(select(CampaignLink.id).where(CampaignLink.short_code == code)) is not None
+    """After a failed commit: whether the unique index (exact, or ignoring case) refused this code."""
+    return _stored_ignoring_case(code)
 
 
 def _committed(link: CampaignLink) -> bool:
