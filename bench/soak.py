@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench.soak [--duration 600] [--connections 16] [--workers 4]
 
-Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_SOAK_DATABASE_URL, default
-postgresql://postgres@127.0.0.1:5432/bench_soak: created if missing and emptied, never a database
-you care about) and Redis (BENCH_SOAK_REDIS_URL, default redis://127.0.0.1:6379/9: emptied), with
-the Procfile's RQ worker forwarding every purchase to a webhook receiver in this process. Three
+Serves linktrack with gunicorn on loopback (gthread workers, as the Procfile) against PostgreSQL
+(BENCH_SOAK_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/bench_soak: created if
+missing and emptied, never a database you care about) and Redis (BENCH_SOAK_REDIS_URL, default
+redis://127.0.0.1:6379/9: emptied), with the Procfile's RQ worker forwarding every purchase to a
+webhook receiver in this process. Three
 wrk processes (Debian: `apt-get install wrk`) share --connections for --duration seconds:
 
 - redirects: GET /<code> over four links, as fast as half the connections go (or paced at
@@ -123,7 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=600, help="seconds of mixed load (default: 10 minutes)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections, shared by the three kinds")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--gunicorn-threads", type=int, default=4, help="threads per worker (as the Procfile; 1: sync workers)"
+    )
     parser.add_argument("--redirect-rate", type=float, default=0, help="redirects per second (0: as fast as they go)")
     parser.add_argument("--conversion-rate", type=float, default=5, help="conversions per second (each forwarded)")
     parser.add_argument("--report-rate", type=float, default=5, help="report requests per second")
@@ -140,8 +144,9 @@ def main() -> None:
     receiver = WebhookReceiver()
     clicks_needed = int(args.conversion_rate * args.duration * 1.5) + 10_000
     seeded = prepare_database(database_url, receiver.url, clicks_needed)
+    worker_class = f"gthread, {args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else "sync"
     print(
-        f"{os.cpu_count()} CPUs; gunicorn --workers {args.workers} (sync); rq worker (Procfile); "
+        f"{os.cpu_count()} CPUs; gunicorn --workers {args.workers} ({worker_class}); rq worker (Procfile); "
         f"wrk connections: {connections}; {args.duration} s; PostgreSQL database "
         f"{make_url(database_url).database}, Redis {redis_url}"
     )
@@ -161,7 +166,8 @@ def main() -> None:
     gunicorn_log = open(Path(scratch) / "gunicorn.log", "w")  # noqa: SIM115 (open for the whole run)
     worker_log = open(Path(scratch) / "worker.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
-        [str(bin_dir / "gunicorn"), "--workers", str(args.workers), "--worker-class", "sync"]
+        [str(bin_dir / "gunicorn"), "--workers", str(args.workers), "--threads", str(args.gunicorn_threads)]
+        + ["--worker-class", "gthread" if args.gunicorn_threads > 1 else "sync"]
         + ["--log-level", "warning", "--bind", f"127.0.0.1:{port}", "bench_soak_app:app"],
         cwd=ROOT,
         env=env,
