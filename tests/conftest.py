@@ -228,3 +228,16 @@ def client(app):
     one creator would be served as another. Here every request gets a context of its own.
     """
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, one per test module (Playwright cannot download a browser
+    here); each test opens its own context, so nothing is shared between tests."""
+    from live import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

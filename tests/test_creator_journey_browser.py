@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from accessibility import AXE_VERSION, AccessibilityAudit, serve_axe
-from live import CHROMIUM, CHROMIUM_ARGS, serve_app, serve_directory
+from live import serve_app, serve_directory
 from playwright.sync_api import expect
 
 from linktrack.links.clicks import click_writer
@@ -60,16 +60,6 @@ def servers(journey_app, tmp_path):
         (tmp_path / "landing.js").write_text(LANDING_JS)
         with serve_directory(tmp_path) as landing_url:
             yield app_url, landing_url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

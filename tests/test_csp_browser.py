@@ -2,7 +2,7 @@
 (charts, QR code, the link form's live preview) works without a single violation."""
 
 import pytest
-from live import CHROMIUM, CHROMIUM_ARGS, serve_app
+from live import serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -15,16 +15,6 @@ document.addEventListener("securitypolicyviolation", function (event) {
   window.__violations.push(event.violatedDirective + " blocked " + (event.blockedURI || event.sample));
 });
 """
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_no_page_breaks_its_content_security_policy(app, browser, creator, make_link, make_click):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from live import CHROMIUM, CHROMIUM_ARGS, serve_app, serve_directory
+from live import serve_app, serve_directory
 from sqlalchemy import select
 
 from linktrack.extensions import db
@@ -16,16 +16,6 @@ pytestmark = pytest.mark.browser
 LANDING_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Course</title>
 <link rel="icon" href="data:,"><script src="{app}/api/conversions/script"></script></head>
 <body><h1>Buy the course</h1></body></html>"""
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
