@@ -50,8 +50,8 @@ LANDING_ORIGIN = "https://landing.example.com"
 
 # Deterministic (no example database, derandomized) and bounded: the contract run costs about
 # 20 s on SQLite. The conversions endpoint answers the whole internet, so it gets the most.
-EXAMPLES = 25
-CONVERSION_EXAMPLES = 60
+EXAMPLES = 20
+CONVERSION_EXAMPLES = 50
 FUZZ_SETTINGS = settings(
     derandomize=True,
     database=None,
