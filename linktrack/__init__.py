@@ -111,6 +111,13 @@ def _finish_config(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
         }
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # libpq waits for an unreachable or hung server as long as TCP does (minutes): bound it, so
+        # the request answers 503 instead of holding a web worker (errors.py).
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        timeout = app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"]
+        options["connect_args"] = {"connect_timeout": timeout, **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _register_extensions(app: Flask) -> None:

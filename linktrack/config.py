@@ -51,6 +51,7 @@ class Config:
     SECRET_KEY = None  # filled by create_app from the environment or the dev file
     SQLALCHEMY_DATABASE_URI = None  # filled by create_app (needs the instance path)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
     ATTRIBUTION_WINDOW_DAYS = 30

@@ -5,7 +5,9 @@ The test runs its own PostgreSQL cluster (tests/faults_support.py), never the sh
 serves the app on a real socket (tests/live.py) while threads keep requesting.
 """
 
+import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -197,6 +199,26 @@ def test_a_postgresql_restart_under_load_answers_503_then_recovers_on_its_own(cl
     stored = stored_tracking_ids(app)
     assert answered <= stored and len(stored) == len(answered) + 1  # + the cold link's click after the restart
     assert count(app, ConversionEvent) == 3  # two before, one after; the refused one was not stored
+
+
+def test_a_hung_database_costs_a_request_the_connect_timeout_then_503(tmp_path):
+    """A server that accepts connections and never answers (hung, or a half-dead failover):
+    without a connect timeout libpq would wait on it for as long as TCP does, holding a worker."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # connections complete in the kernel's backlog; nothing ever answers
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{hung.getsockname()[1]}/linktrack"
+        app = create_app(
+            settings_for(url, DATABASE_CONNECT_TIMEOUT_SECONDS=2, INSTANCE_PATH=str(tmp_path / "instance"))
+        )
+        with serve_app(app) as base:
+            started = time.monotonic()
+            answer = requests.get(f"{base}/api/links", headers={"Authorization": "Bearer lt_whatever"}, timeout=20)
+            waited = time.monotonic() - started
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "service_unavailable"
+    assert waited < 6, waited
+    with app.app_context():
+        db.engine.dispose()
 
 
 # ---- jobs that meet the database away ----------------------------------------------------------
