@@ -503,7 +503,8 @@ def report_forwarding(url: str, receiver: WebhookReceiver, drained: bool) -> Non
         purchases = conn.execute("SELECT count(*) FROM conversion_events").fetchone()[0]
         statuses = dict(conn.execute("SELECT status, count(*) FROM forwarding_deliveries GROUP BY status").fetchall())
     state = "queue drained" if drained else "queue NOT drained in time"
-    print(f"forwarding: {purchases} purchases, {receiver.received} webhook calls received, ", end="")
+    verdict = "each purchase once" if receiver.received == purchases == statuses.get("delivered") else "NOT one each"
+    print(f"forwarding: {purchases} purchases, {receiver.received} webhook calls received ({verdict}), ", end="")
     print(f"deliveries {statuses} ({state})")
 
 
