@@ -177,7 +177,8 @@ class ConversionEvent(db.Model):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tracking_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    # Looked up by tracking_id through the unique (tracking_id, event_id) index: no index of its own.
+    tracking_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     campaign_link_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("campaign_links.id", ondelete="CASCADE"), nullable=False
     )
@@ -343,4 +344,4 @@ class UncountedConversion(db.Model):
     converted_on: Mapped[date] = mapped_column(Date, nullable=False)
     days_since_click: Mapped[int] = mapped_column(Integer, nullable=False)
     first_of_type: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

@@ -4,7 +4,8 @@ Revision ID: 0009_uncounted_conversions
 Revises: 0008_user_daily_stats
 Create Date: 2026-11-22 22:40:00
 
-Every existing conversion is already counted, so the table starts empty.
+Every existing conversion is already counted, so the table starts empty. It holds only the last
+second's conversions, so it has no index but its key: each would cost every conversion an update.
 """
 
 import sqlalchemy as sa
@@ -31,11 +32,7 @@ def upgrade():
         sa.ForeignKeyConstraint(["conversion_id"], ["conversion_events.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("conversion_id"),
     )
-    with op.batch_alter_table("uncounted_conversions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_uncounted_conversions_recorded_at"), ["recorded_at"], unique=False)
 
 
 def downgrade():
-    with op.batch_alter_table("uncounted_conversions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_uncounted_conversions_recorded_at"))
     op.drop_table("uncounted_conversions")
