@@ -3,7 +3,7 @@
 Why: measured with bench/conversions.py, Flask's per-request work (request and app contexts,
 Flask-Limiter resolving its limits, the login and CSRF hooks, the response object) cost more
 than recording the conversion. This layer does what a browser's conversion needs and nothing
-else: the two rate limits (with Flask-Limiter's own storage and strategy, so the counters live in
+else: the per-IP rate limit (with Flask-Limiter's own storage and strategy, so the counter lives in
 Redis when REDIS_URL is set), service.record_conversion, the CORS and security headers.
 
 It takes only a browser's call: POST, exactly /api/conversions, a JSON content type, a body of
@@ -56,7 +56,7 @@ class ConversionFastPath:
         origin = environ.get("HTTP_ORIGIN")
         with self.app.app_context():
             try:
-                refusal = self._rate_limited(environ.get("REMOTE_ADDR") or "", body.get("tracking_id"))
+                refusal = self._rate_limited(environ.get("REMOTE_ADDR") or "")
                 if refusal is not None:
                     raise refusal
                 with psycopg_store() if self._on_postgresql() else nullcontext() as store:
@@ -110,27 +110,24 @@ class ConversionFastPath:
             return None
         return body if isinstance(body, dict) else None
 
-    def _rate_limited(self, ip: str, tracking_id) -> ApiError | None:
-        """The refusal if this address or this tracking id is over its limit, else None (the hit is
+    def _rate_limited(self, ip: str) -> ApiError | None:
+        """The refusal if this address is over CONVERSION_RATE_LIMIT_PER_IP, else None (the hit is
         counted). While the limiter's storage fails, this process counts in its own memory, as
-        Flask-Limiter's in-memory fallback does, and tries the storage again after a while."""
+        Flask-Limiter's in-memory fallback does, and tries the storage again after a while. (The
+        per-tracking-id limit is counted by service.record_conversion.)"""
         config = self.app.config
         if not config.get("RATELIMIT_ENABLED", True):
             return None
-        key = tracking_id[:64] if isinstance(tracking_id, str) else "none"
-        checks = (
-            (_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip),
-            (_limit(config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"]), "conversions-tracking-id", key),
-        )
+        check = (_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip)
         strategy = limiter.limiter
         if self._fallback_until is not None and time.monotonic() < self._fallback_until:
             strategy = self._fallback_strategy()
         try:
-            return _first_refusal(strategy, checks)
+            return _refusal(strategy, *check)
         except Exception as exc:
             log.warning("conversion rate limits counted in memory for %d s: %s", LIMITS_RETRY_SECONDS, exc)
             self._fallback_until = time.monotonic() + LIMITS_RETRY_SECONDS
-            return _first_refusal(self._fallback_strategy(), checks)
+            return _refusal(self._fallback_strategy(), *check)
 
     def _fallback_strategy(self):
         if self._fallback is None:
@@ -138,17 +135,16 @@ class ConversionFastPath:
         return self._fallback
 
 
-def _first_refusal(strategy, checks) -> ApiError | None:
-    for item, scope, identifier in checks:
-        if not strategy.hit(item, scope, identifier):
-            reset = strategy.get_window_stats(item, scope, identifier).reset_time
-            return ApiError(
-                429,
-                "rate_limited",
-                f"Too many conversions: at most {item}. Try again later.",
-                retry_after=max(1, math.ceil(reset - time.time())),
-            )
-    return None
+def _refusal(strategy, item, scope: str, identifier: str) -> ApiError | None:
+    if strategy.hit(item, scope, identifier):
+        return None
+    reset = strategy.get_window_stats(item, scope, identifier).reset_time
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Too many conversions: at most {item}. Try again later.",
+        retry_after=max(1, math.ceil(reset - time.time())),
+    )
 
 
 @functools.lru_cache(maxsize=16)

@@ -6,6 +6,7 @@ window; purchases need revenue > 0, enrollments may carry revenue > 0, signups w
 are accepted with a warning; revenue has at most two decimals and above 10,000 is warned.
 """
 
+import functools
 import json
 import math
 import re
@@ -15,6 +16,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
+from flask import current_app
+from limits import RateLimitItem
+from limits import parse as parse_limit
 from sqlalchemy import select
 
 from .. import jobs
@@ -197,6 +201,25 @@ def _stored(tracking_id: uuid.UUID, event_id: str) -> ConversionEvent | None:
     )
 
 
+def tracking_id_limit() -> RateLimitItem | None:
+    """CONVERSION_RATE_LIMIT_PER_TRACKING_ID, or None while rate limits are off.
+
+    Counted from the visitor's stored conversions, in the query that reads their click: no counter
+    to keep anywhere, the same for every process, and no Redis round trip (which cost a conversion
+    a quarter of its CPU in bench/conversions.py). Refused and replayed calls store nothing, so
+    they do not count; the per-IP limit is what stops a flood of those.
+    """
+    config = current_app.config
+    if not config.get("RATELIMIT_ENABLED", True):
+        return None
+    return _parsed_limit(config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"])
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_limit(setting: str) -> RateLimitItem:
+    return parse_limit(setting)
+
+
 def record_conversion(
     body: dict,
     *,
@@ -215,10 +238,20 @@ def record_conversion(
     """
     request = validate_conversion(body)
     store = store or SessionStore()
-    row = store.click_context(request.tracking_id, request.event_type)
+    now = now or utcnow()
+    limit = tracking_id_limit()
+    since = now - timedelta(seconds=limit.get_expiry()) if limit else now
+    row = store.click_context(request.tracking_id, request.event_type, since)
     if row is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]))
+    if limit and row[7] >= limit.amount:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many conversions for this visitor: at most {limit}. Try again later.",
+            retry_after=max(1, math.ceil((row[8] - since).total_seconds())),
+        )
     if click.link_id != request.campaign_link_id:
         raise ApiError(
             422, "tracking_id_link_mismatch", "This tracking id belongs to another campaign link.", "campaign_link_id"
@@ -229,7 +262,6 @@ def record_conversion(
     if origin is not None and origin not in click.allowed_origins:
         raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
 
-    now = now or utcnow()
     days = days_since_click(click.clicked_at, now)
     if days > click.window_days:
         # A replay of an event stored while the window was open still answers with it.

@@ -18,9 +18,10 @@ import threading
 import uuid
 import weakref
 from contextlib import contextmanager
+from datetime import datetime
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Uuid, bindparam, event, select
+from sqlalchemy import Uuid, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -39,7 +40,8 @@ UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if n
 
 @functools.cache
 def click_context_query():
-    """(clicked_at, link id, creator id, allowed origins, window days, first of its type, forwards)."""
+    """(clicked_at, link id, creator id, allowed origins, window days, first of its type, forwards,
+    the visitor's conversions since `recent_since` and the first of them): one query."""
     tracking_id = bindparam("tracking_id", type_=Uuid)
     has_type = (
         select(ConversionEvent.id)
@@ -55,6 +57,8 @@ def click_context_query():
         )
         .exists()
     )
+    since = bindparam("recent_since", type_=ConversionEvent.converted_at.type)
+    recent = (ConversionEvent.tracking_id == tracking_id, ConversionEvent.converted_at > since)
     return (
         select(
             ClickEvent.clicked_at,
@@ -64,6 +68,8 @@ def click_context_query():
             CampaignLink.attribution_window_days,
             ~has_type,
             forwards,
+            select(func.count()).where(*recent).scalar_subquery(),
+            select(func.min(ConversionEvent.converted_at)).where(*recent).scalar_subquery(),
         )
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
         .where(ClickEvent.tracking_id == tracking_id)
@@ -110,10 +116,9 @@ class SessionStore:
         self.connection = db.session.connection()
         self.dialect_name = self.connection.dialect.name
 
-    def click_context(self, tracking_id: uuid.UUID, event_type: str):
-        return self.connection.execute(
-            click_context_query(), {"tracking_id": tracking_id, "event_type": event_type}
-        ).first()
+    def click_context(self, tracking_id: uuid.UUID, event_type: str, recent_since: datetime):
+        params = {"tracking_id": tracking_id, "event_type": event_type, "recent_since": recent_since}
+        return self.connection.execute(click_context_query(), params).first()
 
     def insert(self, params: dict) -> bool:
         stored = self.connection.execute(insert_conversion(self.dialect_name), params).first()
@@ -137,9 +142,10 @@ class PsycopgStore:
     def __init__(self, connection):
         self.cursor = connection.cursor()
 
-    def click_context(self, tracking_id: uuid.UUID, event_type: str):
+    def click_context(self, tracking_id: uuid.UUID, event_type: str, recent_since: datetime):
         sql, defaults = _compiled(click_context_query())
-        self.cursor.execute(sql, {**defaults, "tracking_id": tracking_id, "event_type": event_type})
+        params = {"tracking_id": tracking_id, "event_type": event_type, "recent_since": recent_since}
+        self.cursor.execute(sql, {**defaults, **params})
         return self.cursor.fetchone()
 
     def insert(self, params: dict) -> bool:

@@ -23,21 +23,8 @@ def _base_url() -> str:
     return current_app.config.get("LINKTRACK_BASE_URL") or request.host_url.rstrip("/")
 
 
-def _tracking_id_key() -> str:
-    """Rate-limit key: the tracking id in the body, so one visitor cannot flood a link."""
-    if (request.content_length or 0) <= service.CONVERSION_MAX_BYTES:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("tracking_id"), str):
-            return "tracking:" + body["tracking_id"][:64]
-    return "tracking:none"
-
-
 def _ip_limit() -> str:
     return current_app.config["CONVERSION_RATE_LIMIT_PER_IP"]
-
-
-def _tracking_limit() -> str:
-    return current_app.config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"]
 
 
 @bp.after_request
@@ -76,7 +63,6 @@ def preflight():
 @bp.post("")
 @sessionless
 @limiter.limit(_ip_limit)
-@limiter.limit(_tracking_limit, key_func=_tracking_id_key)
 def record():
     """Browser conversions (CampaignTracker) and server conversions (Bearer API key)."""
     if (request.content_length or 0) > service.CONVERSION_MAX_BYTES:
