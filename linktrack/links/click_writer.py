@@ -133,10 +133,10 @@ class ClickWriter:
                 log.warning("database unreachable: holding clicks, trying again every %.0f s", RETRY_SECONDS)
             self._pending[:0] = rows
             self._retry_at = time.monotonic() + RETRY_SECONDS
-            if self._thread is None:  # e.g. held by a flush() called from outside the writer
-                self._start_thread()
-            else:
+            if self._thread is not None:
                 self._wakeup.notify()  # a thread waiting for a batch to fill now waits for the retry
+            elif self._pending:  # held by a flush() from outside the writer (submit starts its own)
+                self._start_thread()
         self._drop_oldest()
 
     def _start_thread(self) -> None:
