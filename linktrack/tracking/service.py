@@ -241,7 +241,31 @@ def record_conversion(
     now = now or utcnow()
     limit = tracking_id_limit()
     since = now - timedelta(seconds=limit.get_expiry()) if limit else now
-    row = store.click_context(request.tracking_id, request.event_type, since)
+    conversion = SimpleNamespace(
+        id=uuid.uuid4(),
+        tracking_id=request.tracking_id,
+        campaign_link_id=request.campaign_link_id,
+        event_type=request.event_type,
+        revenue_amount=request.revenue_amount,
+        currency=request.currency,
+        event_data=request.event_data,
+        event_id=request.event_id,
+        source=source,
+        converted_at=now,
+    )
+    if isinstance(store, PsycopgStore) and owner_id is None:
+        # One round trip: stored only if the rules below would let it in; they then explain a refusal.
+        row, stored = store.record_if_allowed(
+            {
+                **vars(conversion),
+                "origin": origin,
+                "limit_amount": limit.amount if limit else 2**31 - 1,
+                "recent_since": since,
+                "converted_on": now.date(),
+            }
+        )
+    else:
+        row, stored = store.click_context(request.tracking_id, request.event_type, since), None
     if row is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]))
@@ -274,33 +298,22 @@ def record_conversion(
             "tracking_id",
         )
 
-    conversion = SimpleNamespace(
-        id=uuid.uuid4(),
-        tracking_id=request.tracking_id,
-        campaign_link_id=click.link_id,
-        event_type=request.event_type,
-        revenue_amount=request.revenue_amount,
-        currency=request.currency,
-        event_data=request.event_data,
-        event_id=request.event_id,
-        source=source,
-        converted_at=now,
-    )
-    stored = store.insert(
-        {
-            **vars(conversion),
-            **{
-                UNCOUNTED_PARAMS["campaign_link_id"]: click.link_id,
-                UNCOUNTED_PARAMS["user_id"]: click.user_id,
-                UNCOUNTED_PARAMS["event_type"]: request.event_type,
-                UNCOUNTED_PARAMS["revenue_amount"]: request.revenue_amount,
-                UNCOUNTED_PARAMS["converted_on"]: now.date(),
-                UNCOUNTED_PARAMS["days_since_click"]: days,
-                UNCOUNTED_PARAMS["first_of_type"]: click.first_of_type,
-                UNCOUNTED_PARAMS["recorded_at"]: now,
-            },
-        }
-    )
+    if stored is None:
+        stored = store.insert(
+            {
+                **vars(conversion),
+                **{
+                    UNCOUNTED_PARAMS["campaign_link_id"]: click.link_id,
+                    UNCOUNTED_PARAMS["user_id"]: click.user_id,
+                    UNCOUNTED_PARAMS["event_type"]: request.event_type,
+                    UNCOUNTED_PARAMS["revenue_amount"]: request.revenue_amount,
+                    UNCOUNTED_PARAMS["converted_on"]: now.date(),
+                    UNCOUNTED_PARAMS["days_since_click"]: days,
+                    UNCOUNTED_PARAMS["first_of_type"]: click.first_of_type,
+                    UNCOUNTED_PARAMS["recorded_at"]: now,
+                },
+            }
+        )
     if not stored:
         store.rollback()
         return _replay(request, click, days)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Uuid, bindparam, event, func, select
+from sqlalchemy import Date, Integer, String, Uuid, and_, bindparam, cast, event, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -30,6 +30,7 @@ from ..extensions import db
 from ..forwarding.models import ForwardingDestination
 from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
 
+SECONDS_PER_DAY = 86_400
 CONVERSIONS = ConversionEvent.__table__
 CONVERSION_COLUMNS = [column.name for column in CONVERSIONS.columns]
 UNCOUNTED = UncountedConversion.__table__
@@ -61,15 +62,15 @@ def click_context_query():
     recent = (ConversionEvent.tracking_id == tracking_id, ConversionEvent.converted_at > since)
     return (
         select(
-            ClickEvent.clicked_at,
-            CampaignLink.id,
-            CampaignLink.user_id,
-            CampaignLink.allowed_origins,
-            CampaignLink.attribution_window_days,
-            ~has_type,
-            forwards,
-            select(func.count()).where(*recent).scalar_subquery(),
-            select(func.min(ConversionEvent.converted_at)).where(*recent).scalar_subquery(),
+            ClickEvent.clicked_at.label("clicked_at"),
+            CampaignLink.id.label("link_id"),
+            CampaignLink.user_id.label("user_id"),
+            CampaignLink.allowed_origins.label("allowed_origins"),
+            CampaignLink.attribution_window_days.label("window_days"),
+            (~has_type).label("first_of_type"),
+            forwards.label("forwards"),
+            select(func.count()).where(*recent).scalar_subquery().label("recent"),
+            select(func.min(ConversionEvent.converted_at)).where(*recent).scalar_subquery().label("first_recent"),
         )
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
         .where(ClickEvent.tracking_id == tracking_id)
@@ -99,6 +100,52 @@ def insert_conversion(dialect_name: str):
         .from_select(UNCOUNTED_COLUMNS, select(stored.c.id, *values))
         .returning(UNCOUNTED.c.conversion_id)
     )
+
+
+@functools.cache
+def record_if_allowed():
+    """PostgreSQL, one statement: the click's context (as click_context_query), and the conversion
+    and its UncountedConversion stored only if the rules let it in: the click belongs to
+    `campaign_link_id`, `origin` (when given) is allowed, `now` is before the window closes
+    (clicked_at + window + 1 days, which is floor(days) <= window), the visitor is under
+    `limit_amount` recent conversions, and the event id is new. Returns the context row and the
+    stored id, or NULL: then the caller applies the same rules to the context, in Python, to say
+    which one refused (service.record_conversion; those rules are the authority and are tested at
+    their edges on both databases)."""
+    click = click_context_query().cte("click")
+    now = bindparam("converted_at", type_=CONVERSIONS.c.converted_at.type)
+    origin = bindparam("origin", type_=String)
+    allowed = and_(
+        click.c.link_id == bindparam("campaign_link_id", type_=Uuid),
+        or_(origin.is_(None), click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin))),
+        # in seconds, not days: a day of the session's time zone may have 23 or 25 hours
+        now < click.c.clicked_at + func.make_interval(0, 0, 0, 0, 0, 0, (click.c.window_days + 1) * SECONDS_PER_DAY),
+        click.c.recent < bindparam("limit_amount", type_=Integer),
+    )
+    values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
+    stored = (
+        postgresql.insert(CONVERSIONS)
+        .from_select(CONVERSION_COLUMNS, select(*values.values()).select_from(click).where(allowed))
+        .on_conflict_do_nothing(index_elements=["tracking_id", "event_id"])
+        .returning(CONVERSIONS.c.id)
+        .cte("stored")
+    )
+    days = cast(func.floor(func.extract("epoch", now - click.c.clicked_at) / SECONDS_PER_DAY), Integer)
+    uncounted = postgresql.insert(UNCOUNTED).from_select(
+        UNCOUNTED_COLUMNS,
+        select(
+            stored.c.id,
+            click.c.link_id,
+            click.c.user_id,
+            values["event_type"],
+            values["revenue_amount"],
+            bindparam("converted_on", type_=Date),  # the UTC day, from Python: no session time zone involved
+            days,
+            click.c.first_of_type,
+            now,
+        ).select_from(stored.join(click, true())),
+    )
+    return select(click, select(stored.c.id).scalar_subquery()).add_cte(uncounted.cte("uncounted"))
 
 
 @functools.cache
@@ -155,6 +202,14 @@ class PsycopgStore:
             sql, {**defaults, **params, "event_data": None if event_data is None else Jsonb(event_data)}
         )
         return self.cursor.fetchone() is not None
+
+    def record_if_allowed(self, params: dict):
+        """(the click's context row or None, whether the conversion was stored): one round trip."""
+        sql, defaults = _compiled(record_if_allowed())
+        data = params["event_data"]
+        self.cursor.execute(sql, {**defaults, **params, "event_data": None if data is None else Jsonb(data)})
+        row = self.cursor.fetchone()
+        return (None, False) if row is None else (row[:-1], row[-1] is not None)
 
     def commit(self) -> None:
         """Autocommit: every statement already committed."""
