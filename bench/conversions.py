@@ -82,9 +82,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (as the Procfile)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (as the Procfile)")
     parser.add_argument(
-        "--gunicorn-threads", type=int, default=8, help="threads per worker (as the Procfile; 1: sync workers)"
+        "--gunicorn-threads", type=int, default=1, help="threads per worker (1, as the Procfile: sync workers)"
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--clicks-per-thread", type=int, default=150_000, help="clicks seeded per wrk thread")

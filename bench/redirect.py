@@ -1,6 +1,6 @@
 """Benchmark: the click-logging redirect against a bare Flask 302, both under the same gunicorn.
 
-    .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 2] [--gunicorn-threads 8]
+    .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 4] [--gunicorn-threads 1]
 
 Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_DATABASE_URL, default
 postgresql://postgres@127.0.0.1:5432/bench: created if missing and emptied, never a database you
@@ -61,9 +61,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per app and round")
     parser.add_argument("--rounds", type=int, default=3, help="bare and linktrack alternate this many times")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, as the Procfile (both apps)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, as the Procfile (both apps)")
     parser.add_argument(
-        "--gunicorn-threads", type=int, default=8, help="threads per worker (as the Procfile; 1: sync workers)"
+        "--gunicorn-threads", type=int, default=1, help="threads per worker (1, as the Procfile: sync workers)"
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--app", default="wsgi:app", help="the linktrack WSGI app gunicorn serves")

@@ -1,8 +1,8 @@
 """Soak benchmark: mixed traffic for 10 minutes with the RQ worker running, then proof nothing was lost.
 
-    .venv/bin/python -m bench.soak [--duration 600] [--connections 16] [--workers 2]
+    .venv/bin/python -m bench.soak [--duration 600] [--connections 16] [--workers 4]
 
-Serves linktrack with gunicorn on loopback (gthread workers, as the Procfile) against PostgreSQL
+Serves linktrack with gunicorn on loopback (sync workers, as the Procfile) against PostgreSQL
 (BENCH_SOAK_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/bench_soak: created if
 missing and emptied, never a database you care about) and Redis (BENCH_SOAK_REDIS_URL, default
 redis://127.0.0.1:6379/9: emptied), with the Procfile's RQ worker forwarding every purchase to a
@@ -124,9 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=600, help="seconds of mixed load (default: 10 minutes)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections, shared by the three kinds")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (as the Procfile)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (as the Procfile)")
     parser.add_argument(
-        "--gunicorn-threads", type=int, default=8, help="threads per worker (as the Procfile; 1: sync workers)"
+        "--gunicorn-threads", type=int, default=1, help="threads per worker (1, as the Procfile: sync workers)"
     )
     parser.add_argument("--redirect-rate", type=float, default=0, help="redirects per second (0: as fast as they go)")
     parser.add_argument("--conversion-rate", type=float, default=5, help="conversions per second (each forwarded)")
