@@ -43,6 +43,7 @@ CLICKS_PER_THREAD = 1_000_000  # tracking ids are numbered; each wrk thread uses
 WARM_UP_SECONDS = 3
 
 # Tracking ids are UUIDs made from a number, so Lua can write them without a table of 200k strings.
+# (bench/soak.py sends the same requests.)
 WRK_SCRIPT = """
 local link_id = "%(link_id)s"
 local threads = {}
@@ -60,7 +61,7 @@ function request()
   local n = offset + counter
   local body = string.format(
     '{"tracking_id":"00000000-0000-4000-8000-%%012x","campaign_link_id":"%%s","event_type":"purchase",'
-    .. '"revenue_amount":"49.99","event_id":"bench-%%d"}', n, link_id, n)
+    .. '"revenue_amount":"49.99","event_id":"%(event_prefix)s-%%d"}', n, link_id, n)
   return wrk.format("POST", "/api/conversions",
     {["Content-Type"] = "application/json", ["Origin"] = "%(origin)s"}, body)
 end
@@ -234,7 +235,14 @@ def slice_size(args) -> int:
 def write_script(directory: str, link_id: str, start: int, args) -> str:
     path = Path(directory) / f"post-{start}.lua"
     path.write_text(
-        WRK_SCRIPT % {"link_id": link_id, "per_thread": CLICKS_PER_THREAD, "start": start, "origin": ORIGIN}
+        WRK_SCRIPT
+        % {
+            "link_id": link_id,
+            "per_thread": CLICKS_PER_THREAD,
+            "start": start,
+            "origin": ORIGIN,
+            "event_prefix": "bench",
+        }
         + wrk_report_lua(201)
     )
     return str(path)

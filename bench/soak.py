@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.soak [--duration 600] [--connections 16] [--workers 4]
 
-Serves linktrack with gunicorn on loopback (sync workers, as the Procfile) against PostgreSQL
+Serves linktrack with gunicorn on loopback (gthread workers: the paced connections are slow clients,
+which a sync worker would wait on, as it would without a buffering proxy) against PostgreSQL
 (BENCH_SOAK_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/bench_soak: created if
 missing and emptied, never a database you care about) and Redis (BENCH_SOAK_REDIS_URL, default
 redis://127.0.0.1:6379/9: emptied), with the Procfile's RQ worker forwarding every purchase to a
@@ -48,7 +49,9 @@ from rq import Queue
 from sqlalchemy.engine import make_url
 
 from bench.common import BENCH_SECRET_KEY, rebuild_database, wrk_report_lua
+from bench.conversions import WRK_SCRIPT as CONVERSION_SCRIPT
 from bench.redirect import USER_AGENT, free_port, rps
+from bench.redirect import WRK_SCRIPT as REDIRECT_SCRIPT
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_soak"
@@ -71,39 +74,6 @@ PACING = """
 function delay() return %(delay_ms)d end
 """
 
-REDIRECT_SCRIPT = """
-local codes = {%(codes)s}
-local counter = 0
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function request()
-  counter = counter + 1
-  return wrk.format("GET", "/" .. codes[(counter %% #codes) + 1])
-end
-"""
-
-# Tracking ids are UUIDs made from a number (seeded by COPY), so Lua writes them without a table.
-CONVERSION_SCRIPT = """
-local link_id = "%(link_id)s"
-local threads = {}
-local thread_number = 0
-counter = 0
-function setup(thread)
-  thread:set("offset", thread_number * %(per_thread)d + %(start)d)
-  thread_number = thread_number + 1
-  table.insert(threads, thread)
-end
-function request()
-  counter = counter + 1
-  local n = offset + counter
-  local body = string.format(
-    '{"tracking_id":"00000000-0000-4000-8000-%%012x","campaign_link_id":"%%s","event_type":"purchase",'
-    .. '"revenue_amount":"49.99","event_id":"soak-%%d"}', n, link_id, n)
-  return wrk.format("POST", "/api/conversions",
-    {["Content-Type"] = "application/json", ["Origin"] = "%(origin)s"}, body)
-end
-"""
-
 REPORT_SCRIPT = """
 local pages = {"/dashboard", "/links/%(link_id)s/report"}
 local api = "/api/conversions/funnel/%(link_id)s"
@@ -124,9 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=600, help="seconds of mixed load (default: 10 minutes)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections, shared by the three kinds")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (as the Procfile)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument(
-        "--gunicorn-threads", type=int, default=1, help="threads per worker (1, as the Procfile: sync workers)"
+        "--gunicorn-threads", type=int, default=4, help="threads per worker (1: sync workers, as the Procfile)"
     )
     parser.add_argument("--redirect-rate", type=float, default=0, help="redirects per second (0: as fast as they go)")
     parser.add_argument("--conversion-rate", type=float, default=5, help="conversions per second (each forwarded)")
@@ -388,7 +358,7 @@ def write_scripts(scratch: str, seeded: dict, cookie: str, connections: dict, ar
         "redirects": REDIRECT_SCRIPT % {"codes": ", ".join(f'"{code}"' for code in seeded["codes"])}
         + pacing("redirects", args.redirect_rate),
         "conversions": CONVERSION_SCRIPT
-        % {"link_id": seeded["link_id"], "per_thread": per_thread, "start": 0, "origin": ORIGIN}
+        % {"link_id": seeded["link_id"], "per_thread": per_thread, "start": 0, "origin": ORIGIN, "event_prefix": "soak"}
         + pacing("conversions", args.conversion_rate),
         "reports": REPORT_SCRIPT % {"link_id": seeded["link_id"], "api_key": seeded["api_key"], "cookie": cookie}
         + pacing("reports", args.report_rate),
