@@ -2,6 +2,8 @@
 
 import os
 import resource
+import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -153,3 +155,16 @@ def _cpu(pids) -> dict[int, float]:
 def _delta(before: dict[int, float], after: dict[int, float]) -> float:
     """Processes that started in between count whole; those that ended are not seen."""
     return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def wait_until_ok(url: str, timeout: float = 60) -> None:
+    """Poll `url` until it answers 200 (gunicorn is up and the app imported), or give up loudly."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not start ({url} never answered 200)")

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from bench.common import CpuMeter, rebuild_database, wrk_report_lua
+from bench.common import CpuMeter, rebuild_database, wait_until_ok, wrk_report_lua
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +206,7 @@ def run_round(database_url: str, link_id: str, start: int, args) -> tuple[dict, 
         ]
         server = subprocess.Popen([*gunicorn, "bench_conversions_app:app"], cwd=ROOT, env=env, start_new_session=True)
         try:
-            wait_for_script(port)
+            wait_until_ok(f"http://127.0.0.1:{port}/api/conversions/script")
             wrk(port, write_script(scratch, link_id, start, args), WARM_UP_SECONDS, args)
             start += slice_size(args)  # the measured run uses tracking ids the warm-up did not touch
             time.sleep(1)
@@ -246,18 +245,6 @@ def write_script(directory: str, link_id: str, start: int, args) -> str:
         + wrk_report_lua(201)
     )
     return str(path)
-
-
-def wait_for_script(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/conversions/script", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 def count_rows(url: str) -> int:

@@ -48,7 +48,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, rebuild_database, wrk_report_lua
+from bench.common import BENCH_SECRET_KEY, rebuild_database, wait_until_ok, wrk_report_lua
 from bench.conversions import WRK_SCRIPT as CONVERSION_SCRIPT
 from bench.redirect import USER_AGENT, free_port, rps
 from bench.redirect import WRK_SCRIPT as REDIRECT_SCRIPT
@@ -156,7 +156,7 @@ def main() -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base)
+        wait_until_ok(f"{base}/login")
         cookie = log_in(base)
         warm_up(base, seeded, cookie)
         memory_start = memory(server.pid, worker.pid)
@@ -277,18 +277,6 @@ def prepare_database(url: str, webhook_url: str, clicks: int) -> dict:
     print(f"seeded {clicks:,} clicks to convert in {time.monotonic() - started:.1f} s")
     seeded["clicks"] = clicks
     return seeded
-
-
-def wait_until_serving(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
 
 
 def log_in(base: str) -> str:
