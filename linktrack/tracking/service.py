@@ -253,7 +253,9 @@ def record_conversion(
         source=source,
         converted_at=now,
     )
-    if isinstance(store, PsycopgStore) and owner_id is None:
+    if isinstance(store, PsycopgStore):
+        if owner_id is not None:
+            raise ValueError("PsycopgStore records browser conversions only: its statement checks no owner")
         # One round trip: stored only if the rules below would let it in; they then explain a refusal.
         row, stored = store.record_if_allowed(
             {

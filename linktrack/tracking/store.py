@@ -1,16 +1,15 @@
 """The statements that record a conversion, and two ways to run them.
 
-Recording a conversion is two round trips on PostgreSQL: one SELECT reads the click, its link,
-whether the visitor already has a conversion of this type and whether the creator forwards
-conversions; one INSERT stores the conversion (nothing on a replay of its event_id) and, in the
-same statement, its UncountedConversion. SQLite cannot put an INSERT in a WITH, so there the
-second is two statements in one transaction.
-
-- `SessionStore` runs them on the request's SQLAlchemy session (the Flask view, every database).
-- `PsycopgStore` runs the same statements, compiled once by SQLAlchemy, straight on a psycopg
-  connection in autocommit (the conversion fast path on PostgreSQL): measured, SQLAlchemy's
-  per-statement work (execution context, result objects, pool checkout and pre-ping) cost more
-  CPU than PostgreSQL spent running them.
+- `SessionStore` (the Flask view: server calls with an API key, and anything the fast path hands
+  on; every database): one SELECT reads the click, its link, the visitor's earlier conversions and
+  whether the creator forwards anywhere; one INSERT stores the conversion (nothing on a replay of
+  its event_id) and, on PostgreSQL in the same statement, its UncountedConversion (SQLite cannot
+  put an INSERT in a WITH: two statements there), in the session's transaction.
+- `PsycopgStore` (the conversion fast path on PostgreSQL): one statement does both, storing only
+  what the rules let in (record_if_allowed), compiled once by SQLAlchemy and run straight on a
+  psycopg connection each thread keeps, in autocommit. Measured, SQLAlchemy's per-statement work
+  (execution context, result objects, pool checkout and pre-ping) cost more CPU than PostgreSQL
+  spent running the statements, and each round trip more than either.
 """
 
 import functools
@@ -181,27 +180,13 @@ class SessionStore:
 
 
 class PsycopgStore:
-    """The statements on a psycopg connection in autocommit (PostgreSQL only): each is its own
-    transaction, and the INSERT stores the conversion and its UncountedConversion at once."""
+    """A landing page's conversion on a psycopg connection in autocommit (PostgreSQL only): one
+    statement, its own transaction (record_if_allowed)."""
 
     dialect_name = "postgresql"
 
     def __init__(self, connection):
         self.cursor = connection.cursor()
-
-    def click_context(self, tracking_id: uuid.UUID, event_type: str, recent_since: datetime):
-        sql, defaults = _compiled(click_context_query())
-        params = {"tracking_id": tracking_id, "event_type": event_type, "recent_since": recent_since}
-        self.cursor.execute(sql, {**defaults, **params})
-        return self.cursor.fetchone()
-
-    def insert(self, params: dict) -> bool:
-        sql, defaults = _compiled(insert_conversion("postgresql"))
-        event_data = params["event_data"]
-        self.cursor.execute(
-            sql, {**defaults, **params, "event_data": None if event_data is None else Jsonb(event_data)}
-        )
-        return self.cursor.fetchone() is not None
 
     def record_if_allowed(self, params: dict):
         """(the click's context row or None, whether the conversion was stored): one round trip."""
