@@ -13,7 +13,6 @@ Flask view (views.py), which answers with the same codes. So does a request whos
 failed before anything was committed: Flask answers it, with a 503 if the database is down.
 """
 
-import functools
 import io
 import json
 import logging
@@ -22,7 +21,6 @@ import time
 from contextlib import nullcontext
 
 from flask import Flask
-from limits import parse
 from limits.storage import MemoryStorage
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -118,7 +116,7 @@ class ConversionFastPath:
         config = self.app.config
         if not config.get("RATELIMIT_ENABLED", True):
             return None
-        check = (_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip)
+        check = (service.parsed_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip)
         strategy = limiter.limiter
         if self._fallback_until is not None and time.monotonic() < self._fallback_until:
             strategy = self._fallback_strategy()
@@ -145,8 +143,3 @@ def _refusal(strategy, item, scope: str, identifier: str) -> ApiError | None:
         f"Too many conversions: at most {item}. Try again later.",
         retry_after=max(1, math.ceil(reset - time.time())),
     )
-
-
-@functools.lru_cache(maxsize=16)
-def _limit(setting: str):
-    return parse(setting)

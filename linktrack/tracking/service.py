@@ -212,11 +212,12 @@ def tracking_id_limit() -> RateLimitItem | None:
     config = current_app.config
     if not config.get("RATELIMIT_ENABLED", True):
         return None
-    return _parsed_limit(config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"])
+    return parsed_limit(config["CONVERSION_RATE_LIMIT_PER_TRACKING_ID"])
 
 
 @functools.lru_cache(maxsize=16)
-def _parsed_limit(setting: str) -> RateLimitItem:
+def parsed_limit(setting: str) -> RateLimitItem:
+    """A limit setting ("30 per minute") as the limits library's item, parsed once per process."""
     return parse_limit(setting)
 
 
