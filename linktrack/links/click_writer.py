@@ -61,10 +61,12 @@ class ClickWriter:
         write: Callable[[list[dict]], None],
         flush_seconds: float,
         lost: Callable[[list[dict], Exception], None] = _log_dropped,
+        rows_name: str = "clicks",
     ):
         self.write = write
         self.flush_seconds = flush_seconds
         self.lost = lost
+        self.rows_name = rows_name  # what its log lines call the rows (the conversion counter reuses it)
         self._closed = False
         self._reset()
         _writers.add(self)
@@ -118,7 +120,7 @@ class ClickWriter:
                     self._hold(rows[start:], exc)
                     return start
             if self._retry_at is not None:
-                log.warning("database reachable again: held clicks written")
+                log.warning("database reachable again: held %s written", self.rows_name)
                 self._retry_at = None
             return len(rows)
 
@@ -130,7 +132,9 @@ class ClickWriter:
                 self.lost(rows, exc)
                 return
             if self._retry_at is None:
-                log.warning("database unreachable: holding clicks, trying again every %.0f s", RETRY_SECONDS)
+                log.warning(
+                    "database unreachable: holding %s, trying again every %.0f s", self.rows_name, RETRY_SECONDS
+                )
             self._pending[:0] = rows
             self._retry_at = time.monotonic() + RETRY_SECONDS
             if self._thread is not None:
@@ -183,7 +187,7 @@ class ClickWriter:
             try:
                 self.flush()
             except Exception:  # `write` should log its own failures; the thread must outlive them
-                log.exception("click batch not written")
+                log.exception("batch of %s not written", self.rows_name)
 
 
 def _close_all() -> None:

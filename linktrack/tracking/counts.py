@@ -52,7 +52,12 @@ def conversion_counter() -> ClickWriter:
         engine = db.engine
         writer = current_app.extensions.setdefault(
             _EXTENSION_KEY,
-            ClickWriter(lambda rows: _count(engine, rows), current_app.config["CONVERSION_COUNT_SECONDS"], lost=_left),
+            ClickWriter(
+                lambda rows: _count(engine, rows),
+                current_app.config["CONVERSION_COUNT_SECONDS"],
+                lost=_left,
+                rows_name="conversions to count",
+            ),
         )
     return writer
 
