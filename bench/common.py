@@ -92,15 +92,17 @@ end
 
 class CpuMeter:
     """CPU seconds spent by the app (a gunicorn master and its workers), the PostgreSQL backends
-    serving one database, and wrk, between `start()` and `stop()`.
+    serving one database, the Redis server (when `redis_pid` is given) and wrk, between `start()`
+    and `stop()`, and the machine's steal: time the hypervisor gave this VM's CPUs to someone else.
 
     Throughput on a shared 2-CPU machine moves with whatever else runs; CPU time per request
     moves much less, so it says what the code costs (and what the machine could serve alone).
     """
 
-    def __init__(self, gunicorn_pid: int, database_url: str):
+    def __init__(self, gunicorn_pid: int, database_url: str, redis_pid: int | None = None):
         self.gunicorn_pid = gunicorn_pid
         self.database_url = database_url
+        self.redis_pid = redis_pid
 
     def _snapshot(self) -> tuple[dict[int, float], dict[int, float], float]:
         app = [self.gunicorn_pid, *_children(self.gunicorn_pid)]
@@ -113,18 +115,23 @@ class CpuMeter:
                 )
             ]
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return _cpu(app), _cpu(backends), children.ru_utime + children.ru_stime
+        redis = _cpu([self.redis_pid] if self.redis_pid else [])
+        return _cpu(app), _cpu(backends), children.ru_utime + children.ru_stime, redis, _steal(), time.monotonic()
 
     def start(self) -> None:
         self._before = self._snapshot()
 
     def stop(self) -> dict[str, float]:
-        """Seconds of CPU per part: {"app", "postgresql", "wrk"} (wrk: every child process that ended)."""
+        """Seconds of CPU per part: {"app", "postgresql", "redis", "wrk"} (wrk: every child process
+        that ended), and "steal_share": stolen CPU time over the CPUs' time in between."""
         after = self._snapshot()
+        elapsed = (after[5] - self._before[5]) * (os.cpu_count() or 1)
         return {
             "app": _delta(self._before[0], after[0]),
             "postgresql": _delta(self._before[1], after[1]),
+            "redis": _delta(self._before[3], after[3]),
             "wrk": after[2] - self._before[2],
+            "steal_share": (after[4] - self._before[4]) / elapsed if elapsed else 0.0,
         }
 
 
@@ -150,6 +157,12 @@ def _cpu(pids) -> dict[int, float]:
             continue
         seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return seconds
+
+
+def _steal() -> float:
+    """Seconds every CPU of this machine has lost to the hypervisor since boot (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
 def _delta(before: dict[int, float], after: dict[int, float]) -> float:

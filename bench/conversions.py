@@ -106,7 +106,7 @@ def main() -> None:
     )
     print(
         f"{'':12}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'201s':>9}{'other':>7}{'errors':>8}{'rows':>9}"
-        f"{'CPU ms per 201: app':>22}{'pg':>6}{'wrk':>6}"
+        f"{'CPU ms per 201: app':>22}{'pg':>6}{'redis':>6}{'wrk':>6}{'steal':>7}"
     )
     results, start = [], 0
     for number in range(1, args.rounds + 1):
@@ -117,6 +117,7 @@ def main() -> None:
             f"{result['p50_us'] / 1000:>9.2f}{result['p99_us'] / 1000:>9.2f}{result['expected']:>9}"
             f"{result['others']:>7}{result['socket_errors']:>8}{result['stored']:>9}"
             + "".join(f"{per_conversion(result, part):>{width}.2f}" for part, width in CPU_COLUMNS)
+            + f"{result['cpu']['steal_share']:>7.0%}"
         )
     accepted = statistics.median(rps(r) * r["expected"] / max(r["requests"], 1) for r in results)
     p99 = statistics.median(r["p99_us"] for r in results) / 1000
@@ -126,12 +127,12 @@ def main() -> None:
     print(f"rows: {created} answered 201, {stored} rows stored ({'all stored' if stored >= created else 'MISSING'})")
     cpu_ms = statistics.median(sum(per_conversion(r, part) for part, _ in CPU_COLUMNS) for r in results)
     print(
-        f"CPU per accepted conversion (app + PostgreSQL + wrk): {cpu_ms:.2f} ms, so {os.cpu_count()} idle CPUs "
+        f"CPU per accepted conversion (app + PostgreSQL + Redis + wrk): {cpu_ms:.2f} ms, so {os.cpu_count()} idle CPUs "
         f"could accept about {os.cpu_count() * 1000 / cpu_ms:.0f}/s"
     )
 
 
-CPU_COLUMNS = [("app", 22), ("postgresql", 6), ("wrk", 6)]
+CPU_COLUMNS = [("app", 22), ("postgresql", 6), ("redis", 6), ("wrk", 6)]
 
 
 def per_conversion(result: dict, part: str) -> float:
@@ -211,7 +212,7 @@ def run_round(database_url: str, link_id: str, start: int, args) -> tuple[dict, 
             start += slice_size(args)  # the measured run uses tracking ids the warm-up did not touch
             time.sleep(1)
             before = count_rows(database_url)
-            meter = CpuMeter(server.pid, database_url)
+            meter = CpuMeter(server.pid, database_url, Redis.from_url(redis_url()).info("server")["process_id"])
             meter.start()
             result = wrk(port, write_script(scratch, link_id, start, args), args.duration, args)
             result["cpu"] = meter.stop()
