@@ -3,8 +3,8 @@
 Why: measured with bench/conversions.py, Flask's per-request work (request and app contexts,
 Flask-Limiter resolving its limits, the login and CSRF hooks, the response object) cost more
 than recording the conversion. This layer does what a browser's conversion needs and nothing
-else: the per-IP rate limit (with Flask-Limiter's own storage and strategy, so the counter lives in
-Redis when REDIS_URL is set), service.record_conversion, the CORS and security headers.
+else: the per-IP rate limit (ip_limit.py: counted in the process, added up in Flask-Limiter's Redis
+in batches), service.record_conversion, the CORS and security headers.
 
 It takes only a browser's call: POST, exactly /api/conversions, a JSON content type, a body of
 known length within CONVERSION_MAX_BYTES that parses to a JSON object, no Authorization header.
@@ -16,25 +16,22 @@ failed before anything was committed: Flask answers it, with a 503 if the databa
 import io
 import json
 import logging
-import math
-import time
 from contextlib import nullcontext
 
 from flask import Flask
-from limits.storage import MemoryStorage
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..api import loads_strict
 from ..errors import ApiError
-from ..extensions import db, limiter
+from ..extensions import db
 from ..security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
 from . import service
+from .ip_limit import IpLimit
 from .store import psycopg_store
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/conversions"
-LIMITS_RETRY_SECONDS = 30  # after the limiter's storage (Redis) failed, count in memory this long
 
 
 class ConversionFastPath:
@@ -43,8 +40,7 @@ class ConversionFastPath:
     def __init__(self, app: Flask, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app
-        self._fallback = None  # a memory-only limiter, made when the limiter's storage first fails
-        self._fallback_until: float | None = None
+        self._ip_limit: IpLimit | None = None  # made on the first conversion, from the app's config
         self._postgresql: bool | None = None  # PostgreSQL runs the statements on psycopg (store.py)
 
     def __call__(self, environ, start_response):
@@ -110,36 +106,18 @@ class ConversionFastPath:
 
     def _rate_limited(self, ip: str) -> ApiError | None:
         """The refusal if this address is over CONVERSION_RATE_LIMIT_PER_IP, else None (the hit is
-        counted). While the limiter's storage fails, this process counts in its own memory, as
-        Flask-Limiter's in-memory fallback does, and tries the storage again after a while. (The
-        per-tracking-id limit is counted by service.record_conversion.)"""
+        counted, in this process and in batches in Redis: ip_limit.py). The per-tracking-id limit
+        is counted by service.record_conversion."""
         config = self.app.config
         if not config.get("RATELIMIT_ENABLED", True):
             return None
-        check = (service.parsed_limit(config["CONVERSION_RATE_LIMIT_PER_IP"]), "conversions-ip", ip)
-        strategy = limiter.limiter
-        if self._fallback_until is not None and time.monotonic() < self._fallback_until:
-            strategy = self._fallback_strategy()
-        try:
-            return _refusal(strategy, *check)
-        except Exception as exc:
-            log.warning("conversion rate limits counted in memory for %d s: %s", LIMITS_RETRY_SECONDS, exc)
-            self._fallback_until = time.monotonic() + LIMITS_RETRY_SECONDS
-            return _refusal(self._fallback_strategy(), *check)
-
-    def _fallback_strategy(self):
-        if self._fallback is None:
-            self._fallback = type(limiter.limiter)(MemoryStorage())
-        return self._fallback
-
-
-def _refusal(strategy, item, scope: str, identifier: str) -> ApiError | None:
-    if strategy.hit(item, scope, identifier):
-        return None
-    reset = strategy.get_window_stats(item, scope, identifier).reset_time
-    return ApiError(
-        429,
-        "rate_limited",
-        f"Too many conversions: at most {item}. Try again later.",
-        retry_after=max(1, math.ceil(reset - time.time())),
-    )
+        if self._ip_limit is None:
+            storage = config["RATELIMIT_STORAGE_URI"]
+            shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
+            self._ip_limit = IpLimit(shared, config.get("RATELIMIT_STORAGE_OPTIONS"))
+        limit = service.parsed_limit(config["CONVERSION_RATE_LIMIT_PER_IP"])
+        retry_after = self._ip_limit.hit(limit, ip)
+        if retry_after is None:
+            return None
+        message = f"Too many conversions: at most {limit}. Try again later."
+        return ApiError(429, "rate_limited", message, retry_after=retry_after)
