@@ -20,7 +20,22 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Date, Integer, String, Uuid, and_, bindparam, cast, event, func, or_, select, true
+from sqlalchemy import (
+    Date,
+    Integer,
+    Interval,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    cast,
+    event,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -30,6 +45,10 @@ from ..forwarding.models import ForwardingDestination
 from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
 
 SECONDS_PER_DAY = 86_400
+# Constants written into the statement, not sent with every call as parameters. A day counts
+# 86,400 seconds, not a calendar day: in the session's time zone a day may have 23 or 25 hours.
+DAY_IN_SECONDS = literal_column(f"interval '{SECONDS_PER_DAY} seconds'", Interval)
+ONE = literal_column("1", Integer)
 CONVERSIONS = ConversionEvent.__table__
 CONVERSION_COLUMNS = [column.name for column in CONVERSIONS.columns]
 UNCOUNTED = UncountedConversion.__table__
@@ -117,8 +136,7 @@ def record_if_allowed():
     allowed = and_(
         click.c.link_id == bindparam("campaign_link_id", type_=Uuid),
         or_(origin.is_(None), click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin))),
-        # in seconds, not days: a day of the session's time zone may have 23 or 25 hours
-        now < click.c.clicked_at + func.make_interval(0, 0, 0, 0, 0, 0, (click.c.window_days + 1) * SECONDS_PER_DAY),
+        now < click.c.clicked_at + (click.c.window_days + ONE) * DAY_IN_SECONDS,
         click.c.recent < bindparam("limit_amount", type_=Integer),
     )
     values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
@@ -129,7 +147,9 @@ def record_if_allowed():
         .returning(CONVERSIONS.c.id)
         .cte("stored")
     )
-    days = cast(func.floor(func.extract("epoch", now - click.c.clicked_at) / SECONDS_PER_DAY), Integer)
+    days = cast(
+        func.floor(func.extract("epoch", now - click.c.clicked_at) / literal_column(str(SECONDS_PER_DAY))), Integer
+    )
     uncounted = postgresql.insert(UNCOUNTED).from_select(
         UNCOUNTED_COLUMNS,
         select(
@@ -186,7 +206,7 @@ class PsycopgStore:
     dialect_name = "postgresql"
 
     def __init__(self, connection):
-        self.cursor = connection.cursor()
+        self.cursor = connection.cursor()  # one per connection, reused: it only runs record_if_allowed
 
     def record_if_allowed(self, params: dict):
         """(the click's context row or None, whether the conversion was stored): one round trip."""
@@ -214,8 +234,11 @@ def psycopg_store():
     """
     engine = db.engine
     lent = _kept_connection(engine)
+    store = lent.info.get(_STORE_KEY)
+    if store is None or store.cursor.connection is not lent.driver_connection:
+        store = lent.info[_STORE_KEY] = PsycopgStore(lent.driver_connection)
     try:
-        yield PsycopgStore(lent.driver_connection)
+        yield store
     except ApiError:
         raise
     except BaseException:
@@ -223,6 +246,7 @@ def psycopg_store():
         raise
 
 
+_STORE_KEY = "linktrack_psycopg_store"  # the kept connection's PsycopgStore, and so its cursor
 _kept = threading.local()  # this thread's {engine: lent connection}
 _kept_everywhere: "weakref.WeakKeyDictionary[Engine, list]" = weakref.WeakKeyDictionary()
 
