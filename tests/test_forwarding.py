@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from conftest import form_post
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
@@ -429,8 +429,9 @@ def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
 
 
 def work(app, redis_client):
-    with app.app_context():
-        SimpleWorker([Queue(jobs.QUEUE_NAME, connection=redis_client)], connection=redis_client).work(burst=True)
+    """The Procfile's worker class, in this process, until the queue is empty."""
+    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+    jobs.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
 
 
 def test_with_redis_a_worker_delivers_each_conversion(redis_client, httpserver, redis_setup):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.cron import CronScheduler
 from sqlalchemy import func, select
 
@@ -47,10 +47,9 @@ def pending(app) -> list[str]:
 
 
 def work(app, redis_client) -> None:
-    """A real RQ worker, in this process, until the queue is empty."""
-    with app.app_context():
-        queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
-        SimpleWorker([queue], connection=redis_client).work(burst=True)
+    """The Procfile's worker class, in this process, until the queue is empty."""
+    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+    jobs.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
 
 
 def test_importing_the_jobs_and_the_cron_list_builds_no_app():
@@ -114,7 +113,7 @@ def test_the_procfile_worker_command_runs_queued_jobs(
     assert done.returncode == 0, done.stderr
     output = done.stderr + done.stdout
     assert output.count("Job OK") >= 2  # both jobs ran (rq and the root logger both print it)
-    assert output.count("linktrack app built for worker process") == 1  # before the forks, not per job
+    assert output.count("linktrack app built for worker process") == 1  # once per process, not per job
     assert conversions(app) == 0
 
 
