@@ -29,6 +29,22 @@ def _database_url(tmp_path_factory) -> str:
     return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "linktrack-test.db")
 
 
+def _database_is_postgresql() -> bool:
+    return os.environ.get("TEST_DATABASE_URL", "").startswith(("postgres://", "postgresql"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgresql` are about PostgreSQL's concurrency (writers committing while another
+    transaction runs): they run when TEST_DATABASE_URL is PostgreSQL and are deselected, not
+    skipped, on SQLite (one writer at a time, nothing to interleave)."""
+    if _database_is_postgresql():
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgresql")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
 def _drop_everything(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
