@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 import time_machine
 from sqlalchemy import func, select
 
@@ -12,7 +13,7 @@ from linktrack import jobs
 from linktrack.extensions import db
 from linktrack.models import LinkDailyStats, UncountedConversion
 from linktrack.tracking.counts import LEFTOVER_AFTER, conversion_counter, count_leftovers, flush_conversion_counts
-from tests.test_aggregates import recounted, snapshot
+from tests.test_aggregates import SteppedRecount, clicks_on, recounted, snapshot
 
 ORIGIN = "https://landing.example.com"  # what make_link allows
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -61,9 +62,7 @@ def test_a_batch_counts_its_conversions_once_and_the_reports_then_equal_a_recoun
     assert snapshot(app) == recounted(app)
 
 
-def test_conversions_a_process_never_counted_are_counted_by_the_minute_sweep(
-    make_app, creator, make_link, make_click
-):
+def test_conversions_a_process_never_counted_are_counted_by_the_minute_sweep(make_app, creator, make_link, make_click):
     app = make_app(CONVERSION_COUNT_SECONDS=3600)
     link_id = make_link(creator()[0])
     tracking_id = make_click(link_id, clicked_at=T0)
@@ -82,8 +81,8 @@ def test_conversions_a_process_never_counted_are_counted_by_the_minute_sweep(
     assert snapshot(app) == recounted(app)
 
 
-def test_a_recount_takes_the_uncounted_conversions_with_it(make_app, creator, make_link, make_click):
-    """The recount reads every stored conversion, so their pending batches must not add them again."""
+def test_a_recount_leaves_uncounted_conversions_to_their_batch(make_app, creator, make_link, make_click):
+    """The recount counts every stored conversion but those still uncounted: their batch adds them."""
     app = make_app(CONVERSION_COUNT_SECONDS=3600)
     link_id = make_link(creator()[0])
     tracking_id = make_click(link_id, clicked_at=T0)
@@ -91,10 +90,13 @@ def test_a_recount_takes_the_uncounted_conversions_with_it(make_app, creator, ma
         assert purchase(app.test_client(), link_id, tracking_id).status_code == 201
 
     recounted(app)
+    assert purchases_counted(app, link_id) == (0, Decimal("0"))
+    assert uncounted(app) == 1
     with app.app_context():
-        flush_conversion_counts()  # its batch finds nothing left to count
+        assert flush_conversion_counts() == 1
     assert uncounted(app) == 0
     assert purchases_counted(app, link_id) == (1, Decimal("49.99"))
+    assert snapshot(app) == recounted(app)
 
 
 def test_in_tests_and_with_no_interval_each_conversion_is_counted_inside_its_request(
@@ -106,3 +108,24 @@ def test_in_tests_and_with_no_interval_each_conversion_is_counted_inside_its_req
         assert purchase(client, link_id, tracking_id).status_code == 201
     assert purchases_counted(app, link_id) == (1, Decimal("49.99"))
     assert uncounted(app) == 0
+
+
+@pytest.mark.postgresql
+def test_conversions_recorded_while_a_recount_runs_are_counted_once(make_app, creator, make_link):
+    """A conversion committed between any two statements of a recount: the recount either counts it
+    or leaves it to its batch, never both (the recount used to take it from the raw events after
+    deleting the uncounted rows, and its batch then counted it again)."""
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)
+    client = app.test_client()
+    link_id = make_link(creator()[0])
+    clicks = clicks_on(app, link_id, T0, count=100)
+    recorded = 0
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False), SteppedRecount(app) as recount:
+        for number, _statement in enumerate(recount.statements()):
+            assert purchase(client, link_id, clicks[number], amount="2.00").status_code == 201
+            recorded += 1
+    assert recount.error is None, recount.error
+    with app.app_context():
+        flush_conversion_counts()
+    assert purchases_counted(app, link_id) == (recorded, Decimal("2.00") * recorded)
+    assert snapshot(app) == recounted(app)

@@ -7,8 +7,22 @@ Three ways in, one arithmetic:
 - `count_conversions` adds conversions in batches after their commit (tracking/counts.py): each
   conversion's commit also stores an UncountedConversion row, and the batch that counts it deletes
   that row in the same transaction, so a conversion is counted once, even if its process dies.
-- `recount_daily_stats` rebuilds rows from the raw events, for bulk loads (demo, benchmarks),
-  after cleanup deletes events, and to check the other two (tests assert they agree).
+- `recount_daily_stats` corrects rows to the raw events, for bulk loads (demo, benchmarks), after
+  cleanup deletes events, and to check the other two (tests assert they agree).
+
+A recount is exact while clicks and conversions keep arriving, without stopping them. Every
+writer's transaction keeps "aggregates = counts of the raw events minus those of the uncounted
+conversions" as true as it was (a click batch adds the clicks it inserts; a conversion stores its
+event and its uncounted row; a count batch adds what it deletes); only deleted events, bulk loads
+and the first-conversion race below make it false. A recount measures that drift (what the rows
+must be minus what they are) in one snapshot and adds it, as the writers add theirs, in one
+transaction: additions commute, so whatever the writers commit in between is kept, counted once.
+On PostgreSQL the snapshot is a READ ONLY REPEATABLE READ transaction (it neither waits for
+writers nor fails) and the addition a READ COMMITTED one that locks only the rows that drifted, in
+the writers' order; an advisory lock, taken before the snapshot, runs one recount at a time (two
+would add one drift twice). On SQLite, one writer at a time, it is one transaction holding the
+write lock from its first read: writers wait for it, as they did for the old delete-and-rebuild.
+Uncounted conversions are left to their batch, so a recount never counts one.
 
 Every change to a link's day is added to its month's row and to its creator's day in the same
 transaction, so the rollups are always the sums of the daily rows. Days are UTC dates: clicks by click day,
@@ -25,7 +39,25 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from sqlalchemy import Date, Integer, and_, case, cast, delete, func, literal, select, union_all
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -40,6 +72,7 @@ from ..models import (
     LinkDailyStats,
     LinkMonthlyStats,
     UncountedConversion,
+    User,
     UserDailyStats,
 )
 
@@ -256,56 +289,144 @@ def _conversion_counters(event_type: str, revenue: Decimal | None, first_of_type
 
 
 def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
-    """Rebuild the aggregates of `link_ids` (every link when None) from the raw events, in one transaction."""
+    """Correct the aggregates of `link_ids` (every link when None) to equal the raw events: their
+    drift is measured in one snapshot and added in one transaction (see the module docstring)."""
     link_ids = None if link_ids is None else list(link_ids)
-    with db.engine.begin() as connection:
-        # Conversions not counted yet are in the raw events read below: they must not be added
-        # again. Taken first, in the order count_conversions locks, so a batch running now is
-        # waited for rather than deadlocked with.
-        for table in (UNCOUNTED, STATS, MONTHS, LAGS, BREAKDOWNS):
-            statement = delete(table)
-            if link_ids is not None:
-                statement = statement.where(table.c.campaign_link_id.in_(link_ids))
-            connection.execute(statement)
-        # A creator's days sum all their links: rebuilt whole, for the creators owning `link_ids`.
-        users = None
-        if link_ids is not None:
-            users = connection.scalars(
-                select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()
-            ).all()
-        connection.execute(delete(USER_DAYS).where(_only(USER_DAYS.c.user_id, users)))
-        connection.execute(
-            STATS.insert().from_select(
-                ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(connection.dialect.name, link_ids)
-            )
-        )
-        connection.execute(
-            LAGS.insert().from_select(
-                ["campaign_link_id", "day", "days_since_click", "user_id", "conversions"],
-                _lags_from_events(connection.dialect.name, link_ids),
-            )
-        )
-        connection.execute(
-            MONTHS.insert().from_select(
-                ["campaign_link_id", "month", "user_id", *COUNTERS],
-                _months_from_days(connection.dialect.name, link_ids),
-            )
-        )
-        connection.execute(
-            USER_DAYS.insert().from_select(
-                ["user_id", "day", *COUNTERS],
-                select(STATS.c.user_id, STATS.c.day, *[func.sum(STATS.c[name]) for name in COUNTERS])
-                .where(_only(STATS.c.user_id, users))
-                .group_by(STATS.c.user_id, STATS.c.day),
-            )
-        )
-        _recount_breakdowns(connection, link_ids)
+    with db.engine.connect() as connection:
+        connection.detach()  # closed at the end, not pooled: its session lock and temp tables end with it
+        if connection.dialect.name != "postgresql":
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's one writer, from the first read
+                _TEMPORARY.create_all(connection, checkfirst=False)
+                _measure_drift(connection, link_ids)
+                _correct_drift(connection)
+            return
+        with connection.begin():
+            connection.execute(select(func.pg_advisory_lock(RECOUNT_LOCK)))  # before the snapshot below
+            _TEMPORARY.create_all(connection, checkfirst=False)
+        with connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            _measure_drift(connection, link_ids)
+        with connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            _correct_drift(connection)
 
 
+RECOUNT_LOCK = 0x6C74_7263_6F75_6E74  # PostgreSQL advisory lock key ("ltrcount"): one recount at a time
 RECOUNT_BATCH = 10_000
+# Every aggregate and its key, in the order every writer locks them (_upsert).
+AGGREGATES = [
+    (STATS, ["campaign_link_id", "day"]),
+    (MONTHS, ["campaign_link_id", "month"]),
+    (USER_DAYS, ["user_id", "day"]),
+    (LAGS, ["campaign_link_id", "day", "days_since_click"]),
+    (BREAKDOWNS, BREAKDOWN_KEYS),
+]
+_TEMPORARY = MetaData()
 
 
-def _recount_breakdowns(connection: Connection, link_ids) -> None:
+def _temporary_copy(table, name: str) -> Table:
+    columns = [Column(column.name, column.type) for column in table.columns]
+    return Table(name, _TEMPORARY, *columns, prefixes=["TEMPORARY"])
+
+
+# What each aggregate must be minus what it is, per key, for the keys where they differ.
+DRIFT = {table.name: _temporary_copy(table, f"recount_drift_{table.name}") for table, _ in AGGREGATES}
+# The daily rows as they must be (the months and creator days are their sums), and the breakdowns.
+DAYS_DUE = _temporary_copy(STATS, "recount_days_due")
+BREAKDOWNS_DUE = _temporary_copy(BREAKDOWNS, "recount_breakdowns_due")
+
+
+def _measure_drift(connection: Connection, link_ids) -> None:
+    """Fill the DRIFT tables, reading everything in the caller's one snapshot.
+
+    What an aggregate must hold is the raw events' counts minus the uncounted conversions' (their
+    batch adds those later); what it holds is read in the same snapshot.
+    """
+    dialect_name = connection.dialect.name
+    users = None  # a creator's days sum all their links: rebuilt whole, for the creators owning link_ids
+    if link_ids is not None:
+        users = connection.scalars(select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()).all()
+    connection.execute(
+        DAYS_DUE.insert().from_select(
+            ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(dialect_name, link_ids)
+        )
+    )
+    due = DAYS_DUE.c
+    counters = [due[name] for name in COUNTERS]
+    _insert_drift(connection, STATS, [select(*due)], _only(STATS.c.campaign_link_id, link_ids))
+    month = first_of_month(due.day, dialect_name).label("month")
+    months = select(due.campaign_link_id, month, due.user_id, *counters)
+    _insert_drift(connection, MONTHS, [months], _only(MONTHS.c.campaign_link_id, link_ids))
+    user_days = [select(due.user_id, due.day, *counters)]
+    if link_ids is not None:  # the creators' other links count as they are
+        others = STATS.c.user_id.in_(users) & STATS.c.campaign_link_id.not_in(link_ids)
+        user_days.append(select(STATS.c.user_id, STATS.c.day, *[STATS.c[name] for name in COUNTERS]).where(others))
+    _insert_drift(connection, USER_DAYS, user_days, _only(USER_DAYS.c.user_id, users))
+    _insert_drift(connection, LAGS, _lags_from_events(dialect_name, link_ids), _only(LAGS.c.campaign_link_id, link_ids))
+    _breakdowns_due(connection, link_ids)
+    breakdowns = [select(*BREAKDOWNS_DUE.c)]
+    _insert_drift(connection, BREAKDOWNS, breakdowns, _only(BREAKDOWNS.c.campaign_link_id, link_ids))
+
+
+def _insert_drift(connection: Connection, table, due: list, current) -> None:
+    """DRIFT[table] = the rows of the `due` selects (the table's columns, in its order, several per
+    key allowed) minus the table's rows matching `current`, summed per key; only keys where that is
+    not zero."""
+    keys = dict(AGGREGATES)[table]
+    counted = [name for name in table.columns.keys() if name not in keys and name != "user_id"]  # noqa: SIM118
+    columns = [*keys, *([] if "user_id" in keys else ["user_id"]), *counted]
+    now = select(*[table.c[name] if name not in counted else (-table.c[name]).label(name) for name in columns])
+    rows = union_all(*due, now.where(current)).subquery()
+    sums = {name: _money_rounded(table.c[name], func.sum(rows.c[name])) for name in counted}
+    user = [] if "user_id" in keys else [func.max(rows.c.user_id)]
+    connection.execute(
+        DRIFT[table.name]
+        .insert()
+        .from_select(
+            columns,
+            select(*[rows.c[name] for name in keys], *user, *sums.values())
+            .group_by(*[rows.c[name] for name in keys])
+            .having(or_(*[total != 0 for total in sums.values()])),
+        )
+    )
+
+
+def _money_rounded(column, value):
+    """SQLite sums money as floats: rounded to cents, a difference of 1e-14 is none."""
+    return func.round(value, 2) if isinstance(column.type, Numeric) else value
+
+
+def _correct_drift(connection: Connection) -> None:
+    """Add DRIFT to the aggregates, as every writer adds to them, and delete the rows left at zero.
+
+    Rows are locked in the order writers lock them (_upsert: tables in AGGREGATES order, keys
+    as text), so this transaction and a click or count batch never deadlock.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    for table, keys in AGGREGATES:
+        drift = DRIFT[table.name].c
+        counted = [name for name in table.columns.keys() if name not in keys and name != "user_id"]  # noqa: SIM118
+        owner = (
+            drift.user_id.in_(select(User.id))
+            if "user_id" in keys
+            else drift.campaign_link_id.in_(select(CampaignLink.id))
+        )
+        rows = select(*drift).where(owner)  # a link deleted since the snapshot keeps no counts
+        if postgres:
+            rows = rows.order_by(*[cast(drift[name], Text).collate("C") for name in keys])
+        statement = (postgresql.insert if postgres else sqlite.insert)(table).from_select(list(drift.keys()), rows)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counted}
+            )
+        )
+        zero = [_money_rounded(table.c[name], table.c[name]) == 0 for name in counted]
+        touched = tuple_(*[table.c[name] for name in keys]).in_(select(*[drift[name] for name in keys]))
+        connection.execute(delete(table).where(touched, *zero))
+
+
+def _breakdowns_due(connection: Connection, link_ids) -> None:
     """Breakdown rows from the raw clicks, one link at a time (referrers are folded to hosts here)."""
     if link_ids is None:
         link_ids = connection.scalars(select(CampaignLink.id).order_by(CampaignLink.id)).all()
@@ -315,7 +436,7 @@ def _recount_breakdowns(connection: Connection, link_ids) -> None:
         ).all()
         rows = _breakdown_rows(grouped)
         for start in range(0, len(rows), RECOUNT_BATCH):
-            connection.execute(BREAKDOWNS.insert(), rows[start : start + RECOUNT_BATCH])
+            connection.execute(BREAKDOWNS_DUE.insert(), rows[start : start + RECOUNT_BATCH])
 
 
 def _only(column, link_ids):
@@ -376,13 +497,25 @@ def _stats_from_events(dialect_name: str, link_ids):
             lambda event_type: (zero, case((first.c.event_type == event_type, 1), else_=0), money_zero),
         ),
     )
-    events = union_all(clicks, conversions, firsts).subquery()
+
+    def not_yet_counted(event_type):
+        is_type = UNCOUNTED.c.event_type == event_type
+        revenue = -func.coalesce(UNCOUNTED.c.revenue_amount, 0)
+        first = and_(is_type, UNCOUNTED.c.first_of_type)
+        return case((is_type, -1), else_=0), case((first, -1), else_=0), case((is_type, revenue), else_=money_zero)
+
+    uncounted = select(
+        UNCOUNTED.c.campaign_link_id.label("link_id"),
+        UNCOUNTED.c.converted_on.label("day"),
+        *_counter_columns(no_clicks, not_yet_counted),
+    ).where(_only(UNCOUNTED.c.campaign_link_id, link_ids))
+    events = union_all(clicks, conversions, firsts, uncounted).subquery()
     return (
         select(
-            events.c.link_id,
+            events.c.link_id.label("campaign_link_id"),
             events.c.day,
             CampaignLink.user_id,
-            *[func.sum(events.c[name]) for name in COUNTERS],
+            *[func.sum(events.c[name]).label(name) for name in COUNTERS],
         )
         .join(CampaignLink, CampaignLink.id == events.c.link_id)
         .group_by(events.c.link_id, events.c.day, CampaignLink.user_id)
@@ -396,27 +529,28 @@ def first_of_month(day_column, dialect_name: str):
     return func.date(day_column, "start of month")
 
 
-def _months_from_days(dialect_name: str, link_ids):
-    """LinkMonthlyStats rows: the (just rebuilt) daily rows summed per link and month."""
-    month = first_of_month(STATS.c.day, dialect_name)
-    return (
-        select(STATS.c.campaign_link_id, month, STATS.c.user_id, *[func.sum(STATS.c[name]) for name in COUNTERS])
-        .where(_only(STATS.c.campaign_link_id, link_ids))
-        .group_by(STATS.c.campaign_link_id, month, STATS.c.user_id)
-    )
-
-
 def _lags_from_events(dialect_name: str, link_ids):
-    """Conversions per link, conversion day and whole days since their click."""
-    day = utc_day(ConversionEvent.converted_at, dialect_name)
-    lag = _whole_days_between(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect_name)
-    return (
-        select(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id, func.count())
+    """Conversions per link, conversion day and whole days since their click, and the uncounted ones
+    as -1 each: two selects, for the caller to sum per key."""
+    day = utc_day(ConversionEvent.converted_at, dialect_name).label("day")
+    lag = _whole_days_between(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect_name).label(
+        "days_since_click"
+    )
+    counted = (
+        select(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id, func.count().label("conversions"))
         .join(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
         .join(CampaignLink, CampaignLink.id == ConversionEvent.campaign_link_id)
         .where(_only(ConversionEvent.campaign_link_id, link_ids))
         .group_by(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id)
     )
+    uncounted = select(
+        UNCOUNTED.c.campaign_link_id,
+        UNCOUNTED.c.converted_on,
+        UNCOUNTED.c.days_since_click,
+        UNCOUNTED.c.user_id,
+        literal(-1),
+    ).where(_only(UNCOUNTED.c.campaign_link_id, link_ids))
+    return [counted, uncounted]
 
 
 def _whole_days_between(start, end, dialect_name: str):

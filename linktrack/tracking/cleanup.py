@@ -54,7 +54,7 @@ def run_cleanup(user_id: int | None = None, now: datetime | None = None) -> Clea
     _clear_stale_idempotency_keys(report, user_id, now)
     _anonymise_old_clicks(report, user_id, now)
     for link_id in sorted(report.touched_links):
-        recount_daily_stats([link_id])  # one short transaction per link
+        recount_daily_stats([link_id])  # one link at a time: short transactions
     report.links_recounted = len(report.touched_links)
     return report
 

@@ -64,7 +64,7 @@ def conversion_counter() -> ClickWriter:
 
 def flush_conversion_counts() -> int:
     """Count this process's pending conversions now (needs an app context). Returns how many it
-    handed over; those already counted elsewhere (a sweep, a recount) are not counted again."""
+    handed over; those already counted elsewhere (by the minute sweep) are not counted again."""
     return conversion_counter().flush()
 
 
