@@ -21,8 +21,8 @@ On PostgreSQL the snapshot is a READ ONLY REPEATABLE READ transaction (it neithe
 writers nor fails) and the addition a READ COMMITTED one that locks only the rows that drifted, in
 the writers' order; an advisory lock, taken before the snapshot, runs one recount at a time (two
 would add one drift twice). On SQLite, one writer at a time, it is one transaction holding the
-write lock from its first read: writers wait for it, as they did for the old delete-and-rebuild.
-Uncounted conversions are left to their batch, so a recount never counts one.
+write lock from its first read (BEGIN IMMEDIATE), so nothing commits in between: exact, as the
+delete-and-rebuild it replaced already was there. Uncounted conversions are left to their batch.
 
 Every change to a link's day is added to its month's row and to its creator's day in the same
 transaction, so the rollups are always the sums of the daily rows. Days are UTC dates: clicks by click day,
