@@ -60,6 +60,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import bindparam
 
 from ..extensions import db
 from ..models import (
@@ -203,30 +204,61 @@ def _grouped_clicks(dialect_name: str, *conditions):
 
 
 def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> None:
-    """Add just-inserted clicks (found by tracking id) to their links' days and breakdowns."""
+    """Add just-inserted clicks (found by tracking id) to their links' days and breakdowns.
+
+    One read of the batch's clicks, grouped by everything either needs; the statement is built
+    once per database, and on PostgreSQL its ids are one array parameter, so the SQL text is the
+    same for every batch (psycopg prepares it) instead of an IN list rendered per batch size.
+    """
     tracking_ids = list(tracking_ids)
     if not tracking_ids:
         return
-    day = utc_day(ClickEvent.clicked_at, connection.dialect.name)
-    query = (
-        select(
-            ClickEvent.campaign_link_id,
-            day.label("day"),
-            CampaignLink.user_id,
-            func.count().filter(~ClickEvent.is_bot).label("clicks"),
-            func.count().filter(~ClickEvent.is_bot, ClickEvent.is_unique).label("unique_clicks"),
-            func.count().filter(ClickEvent.is_bot).label("bot_clicks"),
-        )
+    grouped = connection.execute(_clicks_of_batch(connection.dialect.name), {"tracking_ids": tracking_ids}).all()
+    days: dict[tuple, dict] = {}
+    for link_id, day, user_id, *_, is_bot, is_unique, clicks in grouped:
+        row = days.get((link_id, day))
+        if row is None:
+            row = days[(link_id, day)] = {
+                "campaign_link_id": link_id,
+                "day": day,
+                "user_id": user_id,
+                "clicks": 0,
+                "unique_clicks": 0,
+                "bot_clicks": 0,
+            }
+        if is_bot:
+            row["bot_clicks"] += clicks
+        else:
+            row["clicks"] += clicks
+            row["unique_clicks"] += clicks if is_unique else 0
+    _add_to_days_and_months(connection, [_as_date(row) for row in days.values()])
+    people = [(*row[:-3], row[-1]) for row in grouped if not row[-3]]  # (link, day, user, *dimensions, clicks)
+    _upsert(connection, BREAKDOWNS, BREAKDOWN_KEYS, _breakdown_rows(people))
+
+
+@functools.cache
+def _clicks_of_batch(dialect_name: str):
+    """Clicks per link, day, user, breakdown columns, bot and unique, for a batch's tracking ids."""
+    day = utc_day(ClickEvent.clicked_at, dialect_name)
+    columns = [
+        ClickEvent.campaign_link_id,
+        day,
+        CampaignLink.user_id,
+        *DIMENSIONS.values(),
+        ClickEvent.is_bot,
+        ClickEvent.is_unique,
+    ]
+    if dialect_name == "postgresql":
+        ids = bindparam("tracking_ids", type_=postgresql.ARRAY(ClickEvent.tracking_id.type))
+        of_batch = ClickEvent.tracking_id == func.any(ids)
+    else:
+        of_batch = ClickEvent.tracking_id.in_(bindparam("tracking_ids", expanding=True))
+    return (
+        select(*columns, func.count())
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(ClickEvent.tracking_id.in_(tracking_ids))
-        .group_by(ClickEvent.campaign_link_id, day, CampaignLink.user_id)
+        .where(of_batch)
+        .group_by(*columns)
     )
-    rows = [_as_date(dict(row._mapping)) for row in connection.execute(query)]
-    _add_to_days_and_months(connection, rows)
-    grouped = connection.execute(
-        _grouped_clicks(connection.dialect.name, ClickEvent.tracking_id.in_(tracking_ids))
-    ).all()
-    _upsert(connection, BREAKDOWNS, BREAKDOWN_KEYS, _breakdown_rows(grouped))
 
 
 def count_conversions(
