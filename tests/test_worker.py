@@ -110,8 +110,8 @@ def test_the_next_job_sees_what_was_committed_since_the_last_one(redis_client, h
 def test_a_failing_job_is_retried_per_retry_intervals_and_leaves_the_next_job_a_clean_session(
     redis_client,
     httpserver,
-    redis_setup,
-    failing_job,  # noqa: F811
+    redis_setup,  # noqa: F811 (the fixture imported above)
+    failing_job,
 ):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     _, app, link = redis_setup
@@ -142,8 +142,8 @@ def test_a_failing_job_is_retried_per_retry_intervals_and_leaves_the_next_job_a_
 def test_a_dead_database_connection_does_not_fail_the_next_job(
     redis_client,
     httpserver,
-    redis_setup,
-    database_url,  # noqa: F811
+    redis_setup,  # noqa: F811 (the fixture imported above)
+    database_url,
 ):
     if not database_url.startswith("postgresql"):
         pytest.skip("needs a database server whose connections can be killed")
