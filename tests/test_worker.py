@@ -139,14 +139,13 @@ def test_a_failing_job_is_retried_per_retry_intervals_and_leaves_the_next_job_a_
     assert len(FailedJobRegistry(jobs.QUEUE_NAME, connection=redis_client).get_job_ids()) == 1
 
 
+@pytest.mark.postgresql  # a database server whose connections can be killed
 def test_a_dead_database_connection_does_not_fail_the_next_job(
     redis_client,
     httpserver,
     redis_setup,  # noqa: F811 (the fixture imported above)
     database_url,
 ):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs a database server whose connections can be killed")
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     _, app, link = redis_setup
     client = app.test_client()
