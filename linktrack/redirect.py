@@ -92,6 +92,16 @@ def _never_cached(response):
     return response
 
 
+def _line_breaks_encoded(environ):
+    """A raw CR or LF in the query string, percent-encoded. No HTTP server passes one on, but a
+    WSGI caller can, and werkzeug copies the query into the Location of its own redirects (a
+    doubled slash tidied up), where a line break raises instead of answering."""
+    query = environ.get("QUERY_STRING", "")
+    if "\r" in query or "\n" in query:
+        environ["QUERY_STRING"] = query.replace("\r", "%0D").replace("\n", "%0A")
+    return environ
+
+
 class ShortLinkFastPath:
     """WSGI middleware answering a live short link's 302 before Flask's machinery runs.
 
@@ -110,7 +120,7 @@ class ShortLinkFastPath:
         short_code = self._short_code(environ)
         location = self._answer(short_code, environ) if short_code else None
         if location is None:
-            return self.wsgi_app(environ, start_response)
+            return self.wsgi_app(_line_breaks_encoded(environ), start_response)
         body = _redirect_body(location)
         headers = [
             ("Location", location),

@@ -202,3 +202,15 @@ def test_logging_in_follows_next_only_within_the_site(client, creator, target, e
     )
     assert response.status_code == 302
     assert response.headers["Location"] == expected
+
+
+@pytest.mark.parametrize("path", ["//links", "/links//new"])
+def test_a_raw_line_break_in_the_query_of_a_tidied_path_is_encoded_not_a_500(client, path):
+    """Found by the property above: werkzeug copies the query into the Location of the redirect
+    that tidies a doubled slash, and a raw CR/LF there raised. No HTTP server passes one on, but a
+    WSGI caller can."""
+    environ = {"PATH_INFO": path, "QUERY_STRING": "a=1\r\nLocation: http://evil.com"}
+    response = client.get("/", environ_overrides=environ)
+    assert 300 <= response.status_code < 400
+    assert_no_header_injection(response)
+    assert "evil.com" not in urlsplit(response.headers["Location"]).netloc
