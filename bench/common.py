@@ -1,9 +1,11 @@
-"""What the benchmarks share: a scratch PostgreSQL database, created when missing and rebuilt by the migrations."""
+"""What the benchmarks share: a scratch PostgreSQL database rebuilt by the migrations, gunicorn and wrk helpers, a CPU meter and a webhook receiver."""
 
 import os
 import resource
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -181,3 +183,36 @@ def wait_until_ok(url: str, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"gunicorn did not start ({url} never answered 200)")
+
+
+class WebhookReceiver:
+    """The creator's webhook endpoint: waits `delay` seconds, answers 200, counts the calls."""
+
+    def __init__(self, delay: float = 0.0):
+        receiver = self
+        self.received = 0
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if delay:
+                    time.sleep(delay)
+                with receiver._lock:
+                    receiver.received += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

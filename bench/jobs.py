@@ -26,12 +26,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -39,7 +37,7 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, bench_app, rebuild_database
+from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database
 from linktrack import jobs as linktrack_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,39 +53,6 @@ class ForkingAppWorker(Worker):
     def work(self, *args, **kwargs):
         linktrack_jobs._app_for_worker()
         return super().work(*args, **kwargs)
-
-
-class WebhookReceiver:
-    """The creator's webhook endpoint: waits `delay` seconds, answers 200, counts the calls."""
-
-    def __init__(self, delay: float):
-        receiver = self
-        self.received = 0
-        self._lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if delay:
-                    time.sleep(delay)
-                with receiver._lock:
-                    receiver.received += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def main() -> None:

@@ -34,12 +34,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from http.cookiejar import CookieJar
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -48,7 +46,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, rebuild_database, wait_until_ok, wrk_report_lua
+from bench.common import BENCH_SECRET_KEY, WebhookReceiver, rebuild_database, wait_until_ok, wrk_report_lua
 from bench.conversions import WRK_SCRIPT as CONVERSION_SCRIPT
 from bench.redirect import USER_AGENT, free_port, rps
 from bench.redirect import WRK_SCRIPT as REDIRECT_SCRIPT
@@ -195,37 +193,6 @@ def split_connections(total: int) -> dict[str, int]:
     conversions = max(1, total // 4)
     reports = max(1, total // 4)
     return {"redirects": total - conversions - reports, "conversions": conversions, "reports": reports}
-
-
-class WebhookReceiver:
-    """The creator's webhook endpoint: answers 200 to every POST and counts them."""
-
-    def __init__(self):
-        receiver = self
-        self.received = 0
-        self._lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.received += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def tracking_id(number: int) -> str:
