@@ -1,4 +1,5 @@
-"""What the benchmarks share: a scratch PostgreSQL database rebuilt by the migrations, gunicorn and wrk helpers, a CPU meter and a webhook receiver."""
+"""What the benchmarks share: a scratch PostgreSQL database rebuilt by the migrations, gunicorn
+and wrk helpers, a CPU meter and a webhook receiver."""
 
 import os
 import resource
