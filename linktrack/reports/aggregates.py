@@ -122,9 +122,18 @@ def _upsert_statement(dialect_name: str, table_name: str, keys: tuple[str, ...],
     """Built once per shape: constructing the ON CONFLICT clause cost more than running it."""
     table = {table.name: table for table in (STATS, MONTHS, USER_DAYS, LAGS, BREAKDOWNS)}[table_name]
     statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
-    added = [name for name in columns if name not in keys and name != "user_id"]
+    return _adding_on_conflict(statement, table, keys, _counted(columns, keys))
+
+
+def _counted(columns, keys) -> list[str]:
+    """The columns an upsert adds up: all but the key and the owner (user_id)."""
+    return [name for name in columns if name not in keys and name != "user_id"]
+
+
+def _adding_on_conflict(statement, table, keys, counted: list[str]):
+    """`statement` (an INSERT into `table`) adding `counted` to the row already there for its key."""
     return statement.on_conflict_do_update(
-        index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in added}
+        index_elements=list(keys), set_={name: table.c[name] + statement.excluded[name] for name in counted}
     )
 
 
@@ -191,14 +200,19 @@ def _breakdown_rows(grouped) -> list[dict]:
     return list(folded.values())
 
 
-def _grouped_clicks(dialect_name: str, *conditions):
-    """Counted clicks per link, day, user and every breakdown column (for _breakdown_rows)."""
+def _grouped_clicks(dialect_name: str, *conditions, kinds: bool = False):
+    """Clicks per link, day, user and every breakdown column (for _breakdown_rows): people only,
+    or with `kinds` every click, grouped by is_bot and is_unique too (for count_clicks)."""
     day = utc_day(ClickEvent.clicked_at, dialect_name)
     columns = [ClickEvent.campaign_link_id, day, CampaignLink.user_id, *DIMENSIONS.values()]
+    if kinds:
+        columns += [ClickEvent.is_bot, ClickEvent.is_unique]
+    else:
+        conditions = (~ClickEvent.is_bot, *conditions)
     return (
         select(*columns, func.count())
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(~ClickEvent.is_bot, *conditions)
+        .where(*conditions)
         .group_by(*columns)
     )
 
@@ -238,27 +252,13 @@ def count_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> N
 
 @functools.cache
 def _clicks_of_batch(dialect_name: str):
-    """Clicks per link, day, user, breakdown columns, bot and unique, for a batch's tracking ids."""
-    day = utc_day(ClickEvent.clicked_at, dialect_name)
-    columns = [
-        ClickEvent.campaign_link_id,
-        day,
-        CampaignLink.user_id,
-        *DIMENSIONS.values(),
-        ClickEvent.is_bot,
-        ClickEvent.is_unique,
-    ]
+    """_grouped_clicks with kinds, for a batch's tracking ids (the `tracking_ids` parameter)."""
     if dialect_name == "postgresql":
         ids = bindparam("tracking_ids", type_=postgresql.ARRAY(ClickEvent.tracking_id.type))
         of_batch = ClickEvent.tracking_id == func.any(ids)
     else:
         of_batch = ClickEvent.tracking_id.in_(bindparam("tracking_ids", expanding=True))
-    return (
-        select(*columns, func.count())
-        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(of_batch)
-        .group_by(*columns)
-    )
+    return _grouped_clicks(dialect_name, of_batch, kinds=True)
 
 
 def count_conversions(
@@ -406,7 +406,7 @@ def _insert_drift(connection: Connection, table, due: list, current) -> None:
     key allowed) minus the table's rows matching `current`, summed per key; only keys where that is
     not zero."""
     keys = dict(AGGREGATES)[table]
-    counted = [name for name in table.columns.keys() if name not in keys and name != "user_id"]  # noqa: SIM118
+    counted = _counted(table.columns.keys(), keys)
     columns = [*keys, *([] if "user_id" in keys else ["user_id"]), *counted]
     now = select(*[table.c[name] if name not in counted else (-table.c[name]).label(name) for name in columns])
     rows = union_all(*due, now.where(current)).subquery()
@@ -438,7 +438,7 @@ def _correct_drift(connection: Connection) -> None:
     postgres = connection.dialect.name == "postgresql"
     for table, keys in AGGREGATES:
         drift = DRIFT[table.name].c
-        counted = [name for name in table.columns.keys() if name not in keys and name != "user_id"]  # noqa: SIM118
+        counted = _counted(table.columns.keys(), keys)
         owner = (
             drift.user_id.in_(select(User.id))
             if "user_id" in keys
@@ -448,11 +448,7 @@ def _correct_drift(connection: Connection) -> None:
         if postgres:
             rows = rows.order_by(*[cast(drift[name], Text).collate("C") for name in keys])
         statement = (postgresql.insert if postgres else sqlite.insert)(table).from_select(list(drift.keys()), rows)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counted}
-            )
-        )
+        connection.execute(_adding_on_conflict(statement, table, keys, counted))
         zero = [_money_rounded(table.c[name], table.c[name]) == 0 for name in counted]
         touched = tuple_(*[table.c[name] for name in keys]).in_(select(*[drift[name] for name in keys]))
         connection.execute(delete(table).where(touched, *zero))
