@@ -1,7 +1,6 @@
 """The CampaignTracker script, generated with this linktrack's base URL and default window."""
 
 import functools
-import gzip
 import hashlib
 import json
 import re
@@ -23,6 +22,3 @@ def tracker_script(base_url: str, window_days: int) -> tuple[str, str]:
     etag = hashlib.sha256(script.encode()).hexdigest()[:32]
     return script, etag
 
-
-def gzipped_size(script: str) -> int:
-    return len(gzip.compress(script.encode(), compresslevel=9))
