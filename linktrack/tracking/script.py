@@ -21,4 +21,3 @@ def tracker_script(base_url: str, window_days: int) -> tuple[str, str]:
     )
     etag = hashlib.sha256(script.encode()).hexdigest()[:32]
     return script, etag
-
