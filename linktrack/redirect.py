@@ -92,13 +92,18 @@ def _never_cached(response):
     return response
 
 
-def _line_breaks_encoded(environ):
-    """A raw CR or LF in the query string, percent-encoded. No HTTP server passes one on, but a
-    WSGI caller can, and werkzeug copies the query into the Location of its own redirects (a
-    doubled slash tidied up), where a line break raises instead of answering."""
+def _safe_for_werkzeug_redirects(environ):
+    """The parts of a request werkzeug copies into the Location of its own redirects (a doubled
+    slash tidied up), made safe: a raw CR or LF in the query string percent-encoded (no HTTP server
+    passes one on, but a WSGI caller can, and the header would raise), and a scheme a trusted proxy
+    reported that is neither http nor https replaced by the connection's own (X-Forwarded-Proto
+    "evil.com:443" made "evil.com:443://host/..." of it)."""
     query = environ.get("QUERY_STRING", "")
     if "\r" in query or "\n" in query:
         environ["QUERY_STRING"] = query.replace("\r", "%0D").replace("\n", "%0A")
+    if environ.get("wsgi.url_scheme") not in ("http", "https"):
+        original = environ.get("werkzeug.proxy_fix.orig", {}).get("wsgi.url_scheme")
+        environ["wsgi.url_scheme"] = original if original in ("http", "https") else "http"
     return environ
 
 
@@ -120,7 +125,7 @@ class ShortLinkFastPath:
         short_code = self._short_code(environ)
         location = self._answer(short_code, environ) if short_code else None
         if location is None:
-            return self.wsgi_app(_line_breaks_encoded(environ), start_response)
+            return self.wsgi_app(_safe_for_werkzeug_redirects(environ), start_response)
         body = _redirect_body(location)
         headers = [
             ("Location", location),

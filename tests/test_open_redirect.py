@@ -214,3 +214,14 @@ def test_a_raw_line_break_in_the_query_of_a_tidied_path_is_encoded_not_a_500(cli
     assert 300 <= response.status_code < 400
     assert_no_header_injection(response)
     assert "evil.com" not in urlsplit(response.headers["Location"]).netloc
+
+
+def test_a_scheme_a_trusted_proxy_reports_that_is_not_http_is_not_copied_into_a_redirect(make_app):
+    """Found by the property above: X-Forwarded-Proto "evil.com:443" from a trusted proxy became
+    the scheme of werkzeug's doubled-slash redirect ("evil.com:443://localhost/...")."""
+    client = make_app(TRUST_PROXY_HOPS=1).test_client()
+    environ = {"PATH_INFO": "/static//app.css", "HTTP_X_FORWARDED_PROTO": "evil.com:443"}
+    response = client.get("/", environ_overrides=environ)
+    assert 300 <= response.status_code < 400
+    target = urlsplit(response.headers["Location"])
+    assert (target.scheme, target.netloc) in (("", ""), ("http", "localhost"))
