@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from ..extensions import db
 
 EVENT_TYPES = ("newsletter_signup", "course_enrollment", "purchase")
 DEFAULT_ATTRIBUTION_WINDOW_DAYS = 30

@@ -20,11 +20,11 @@ from html import escape
 from flask import Blueprint, Flask, abort, redirect, request
 from werkzeug.datastructures import EnvironHeaders
 
-from .extensions import limiter
-from .links.cache import SHORT_CODE_SHAPE, CachedLink, find_link
-from .links.clicks import is_counted, record_click
-from .security import FAST_PATH_HEADERS, is_https
-from .sessions import sessionless
+from ..extensions import limiter
+from ..links.cache import SHORT_CODE_SHAPE, CachedLink, find_link
+from .clicks import is_counted, record_click
+from ..web.security import FAST_PATH_HEADERS, is_https
+from ..web.sessions import sessionless
 
 bp = Blueprint("redirect", __name__)
 

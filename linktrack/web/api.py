@@ -9,8 +9,8 @@ from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from .errors import ApiError
-from .extensions import csrf
+from ..errors import ApiError
+from ..extensions import csrf
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

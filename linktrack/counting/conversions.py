@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 
 from ..errors import is_database_unavailable
 from ..extensions import db
-from ..links.click_writer import ClickWriter, WriteLater
+from .buffer import ClickWriter, WriteLater
 from ..models import utcnow
-from ..reports.aggregates import count_conversions
+from .counters import count_conversions
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from werkzeug.datastructures import Headers
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
-from ..reports.aggregates import count_clicks
-from .click_writer import ClickWriter, WriteLater
+from ..counting.counters import count_clicks
+from ..counting.buffer import ClickWriter, WriteLater
 
 log = logging.getLogger(__name__)
 
