@@ -404,9 +404,9 @@ def plan_history(shape: Shape, user_id: int, now: datetime, rng: random.Random, 
 
 
 def load_database(url: str, shapes: list[Shape], now: datetime, seed: int) -> None:
+    from linktrack.counting.counters import recount_daily_stats
     from linktrack.extensions import db
     from linktrack.models import User
-    from linktrack.reports.aggregates import recount_daily_stats
 
     database = make_url(url).database
     print(
@@ -481,8 +481,8 @@ def bring_up_to_date(url: str) -> None:
     """For --skip-load: run migrations newer than the load; if any ran, rebuild the aggregates they may add."""
     from flask_migrate import upgrade
 
+    from linktrack.counting.counters import recount_daily_stats
     from linktrack.extensions import db
-    from linktrack.reports.aggregates import recount_daily_stats
 
     app = bench_app(url)
     with app.app_context():
@@ -521,7 +521,7 @@ AGGREGATE_TABLES = [
 
 def write_clicks(connection: psycopg.Connection, histories: list[CreatorHistory], now: datetime, rng: random.Random):
     """Generate every creator's clicks day by day (the table fills in time order, as it would live) and COPY them."""
-    from linktrack.links.clicks import describe_user_agent
+    from linktrack.redirect.clicks import describe_user_agent
 
     def slots(weighted: list[tuple[str, int]]) -> list[str]:
         """100 slots, each value in as many as its weight (percent): a draw is one index."""

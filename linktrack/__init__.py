@@ -58,7 +58,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 def _wrap_wsgi(app: Flask) -> None:
     """The short-link and conversion fast paths in front of Flask, and ProxyFix outermost (the fast
     paths need the viewer's address as the proxies reported it)."""
-    from .redirect import ShortLinkFastPath
+    from .redirect.views import ShortLinkFastPath
     from .tracking.fast_path import ConversionFastPath
 
     app.wsgi_app = ShortLinkFastPath(app, ConversionFastPath(app, app.wsgi_app))
@@ -122,11 +122,10 @@ def _finish_config(app: Flask) -> None:
 
 def _register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
-    from .api import StrictJSONProvider
     from .auth.service import install_login
     from .extensions import csrf, db, limiter, migrate
-    from .forwarding import models as forwarding_models  # noqa: F401
-    from .sessions import SessionInterface
+    from .web.api import StrictJSONProvider
+    from .web.sessions import SessionInterface
 
     app.json = StrictJSONProvider(app)
     db.init_app(app)
@@ -151,7 +150,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
     # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.
-    from .redirect import bp as redirect_bp
+    from .redirect.views import bp as redirect_bp
 
     app.register_blueprint(redirect_bp)
 
@@ -169,13 +168,13 @@ def _register_cli(app: Flask) -> None:
 
 
 def _register_security(app: Flask) -> None:
-    from . import security
+    from .web import security
 
     security.install(app)
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from .formatting import register_filters
+    from .web.formatting import register_filters
 
     register_filters(app)
     app.add_template_global(lambda: NAV_ITEMS, "nav_items")

@@ -13,10 +13,10 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 
 from .auth.service import register_user
+from .counting.counters import recount_daily_stats
 from .extensions import db
 from .links.service import generate_short_code
 from .models import CampaignLink, ClickEvent, ConversionEvent, User, utcnow
-from .reports.aggregates import recount_daily_stats
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"

@@ -242,7 +242,7 @@ def _claim(pending_id: int) -> bool:
 def run_due_jobs() -> dict:
     """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due, hand
     forwarding deliveries that lost their job back to the queue, and count conversions whose
-    process never counted them (tracking/counts.py)."""
+    process never counted them (counting/conversions.py)."""
     redis = redis_connection()
     now = utcnow()
     due = db.session.execute(
@@ -272,8 +272,8 @@ def run_due_jobs() -> dict:
         done += 1
     if redis is None:
         _schedule_nightly_cleanup_without_redis(now)
+    from .counting.conversions import count_leftovers
     from .forwarding.service import requeue_lost_deliveries
-    from .tracking.counts import count_leftovers
 
     return {
         "pending_jobs_run": done,

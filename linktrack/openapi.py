@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import jsonify
 
-from .api import api_blueprint
 from .links.service import (
     CUSTOM_CODE_MAX_LENGTH,
     LIST_SORTS,
@@ -26,8 +25,9 @@ from .links.service import (
 )
 from .models import EVENT_TYPES
 from .reports.queries import PRESETS
-from .sessions import sessionless
 from .tracking.service import EVENT_DATA_MAX_BYTES, SOURCES
+from .web.api import api_blueprint
+from .web.sessions import sessionless
 
 bp = api_blueprint("openapi", __name__)
 

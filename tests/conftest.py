@@ -1,14 +1,13 @@
 """Test fixtures: real SQLite or PostgreSQL (TEST_DATABASE_URL), real Redis (TEST_REDIS_URL).
 
 Each test gets a fresh app on a database migrated once per session and emptied after every
-test. pytest-flask's pushed request context is switched off on purpose: with it, every test
-request would share one app context, so `g` and Flask-Login's cached user would leak from one
+test. No request context is pushed around a test (pytest-flask did that, and is not used): every
+test request would share one app context, so `g` and Flask-Login's cached user would leak from one
 request to the next and hide bugs. Tests that read the database directly open their own
-`app.app_context()`.
+`app.app_context()`. Helpers that are not fixtures live in tests/support/.
 """
 
 import os
-import re
 import uuid
 
 import pytest
@@ -16,8 +15,10 @@ from redis import Redis
 from sqlalchemy import MetaData, create_engine, text
 
 from linktrack import create_app
-from linktrack.config import TestConfig, normalise_database_url
+from linktrack.config import normalise_database_url
 from linktrack.extensions import db
+from tests.support.app import app_settings
+from tests.support.forms import form_post
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -54,13 +55,6 @@ def _drop_everything(url: str) -> None:
     engine.dispose()
 
 
-def test_settings(database_url: str, **overrides) -> dict:
-    settings = {name: getattr(TestConfig, name) for name in dir(TestConfig) if name.isupper()}
-    settings.update(SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=None)
-    settings.update(overrides)
-    return settings
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """A database migrated from empty to head once for the whole run."""
@@ -68,7 +62,7 @@ def database_url(tmp_path_factory) -> str:
 
     url = _database_url(tmp_path_factory)
     _drop_everything(url)
-    app = create_app(test_settings(url))
+    app = create_app(app_settings(url))
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -90,19 +84,13 @@ def redis_client(redis_url):
 
 
 @pytest.fixture
-def _push_request_context():
-    """Overrides pytest-flask's autouse fixture: see the module docstring."""
-    yield
-
-
-@pytest.fixture
 def make_app(database_url, tmp_path):
     """Build extra apps with settings of their own (rate limits on, Redis, production mode)."""
     built = []
 
     def build(**overrides):
         overrides.setdefault("INSTANCE_PATH", str(tmp_path / "instance"))
-        application = create_app(test_settings(database_url, **overrides))
+        application = create_app(app_settings(database_url, **overrides))
         built.append(application)
         return application
 
@@ -130,23 +118,6 @@ def _empty_tables(application) -> None:
             else:
                 for name in reversed(tables):
                     connection.execute(text(f"DELETE FROM {name}"))
-
-
-# ---- helpers that act like a creator would --------------------------------------------------
-
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token_from(html: str) -> str:
-    match = CSRF_INPUT.search(html)
-    assert match, "page has no CSRF token"
-    return match.group(1) or match.group(2)
-
-
-def form_post(client, page: str, data: dict, action: str | None = None, **kwargs):
-    """Open `page` like a browser, take its CSRF token, and submit `data` to `action` (or the page)."""
-    token = csrf_token_from(client.get(page).get_data(as_text=True))
-    return client.post(action or page, data={"csrf_token": token, **data}, **kwargs)
 
 
 @pytest.fixture
@@ -220,8 +191,8 @@ def make_click(app):
     returns its tracking id as a string."""
 
     def make(link_id: str, **fields) -> str:
+        from linktrack.counting.counters import count_clicks
         from linktrack.models import ClickEvent
-        from linktrack.reports.aggregates import count_clicks
 
         with app.app_context():
             click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
@@ -236,9 +207,9 @@ def make_click(app):
 
 @pytest.fixture
 def client(app):
-    """Overrides pytest-flask's `client`, which is opened as `with app.test_client()`.
+    """A test client that pushes no context between requests (not `with app.test_client()`).
 
-    Such a client keeps each request's contexts pushed until its next request, so any other client
+    A client opened with `with` keeps each request's contexts pushed until its next request, so any other client
     of the same app (a second creator, a Bearer-only caller) would run inside that request's app
     context and see its `g`, including Flask-Login's cached user: a revoked key would still pass and
     one creator would be served as another. Here every request gets a context of its own.
@@ -250,8 +221,9 @@ def client(app):
 def browser():
     """Debian's Chromium under Playwright, one per test module (Playwright cannot download a browser
     here); each test opens its own context, so nothing is shared between tests."""
-    from live import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
+
+    from tests.support.live import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -7,13 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import form_post
 from flask import request
 from flask_migrate import upgrade
 
 from linktrack import create_app
 from linktrack.config import Config, TestConfig, normalise_database_url
 from linktrack.extensions import db
+from tests.support.forms import form_post
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_SETTINGS = (
@@ -279,10 +279,12 @@ def test_importing_the_package_builds_no_app_and_opens_no_connection(tmp_path):
         import linktrack
         import linktrack.models
         import linktrack.extensions
+        import linktrack.jobs
+        import linktrack.cron
 
         apps = [obj for obj in gc.get_objects() if isinstance(obj, flask.Flask)]
         assert not apps, apps
-        print("imported", sorted(linktrack.models.db.metadata.tables))
+        print("imported", sorted(linktrack.extensions.db.metadata.tables))
         """
     )
     environment = {

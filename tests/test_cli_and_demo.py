@@ -4,12 +4,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import form_post
-from pages import visible_text
 from sqlalchemy import func, select
 
 from linktrack.extensions import db
 from linktrack.models import ApiKey, CampaignLink, ClickEvent, ConversionEvent, User
+from tests.support.forms import form_post
+from tests.support.pages import visible_text
 
 PASSWORD = "a long cli password"
 

@@ -11,11 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from accessibility import AXE_VERSION, AccessibilityAudit, serve_axe
-from live import serve_app, serve_directory
 from playwright.sync_api import expect
 
-from linktrack.links.clicks import click_writer
+from linktrack.redirect.clicks import click_writer
+from tests.support.accessibility import AXE_VERSION, AccessibilityAudit, serve_axe
+from tests.support.live import serve_app, serve_directory
 
 pytestmark = pytest.mark.browser
 

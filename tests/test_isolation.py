@@ -5,12 +5,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import form_post
-from pages import visible_text
 
+from linktrack.counting.counters import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent, utcnow
-from linktrack.reports.aggregates import recount_daily_stats
+from tests.support.forms import form_post
+from tests.support.pages import visible_text
 
 
 def add_link_with_activity(app, user_id, short_code, campaign, clicks, purchase=None):

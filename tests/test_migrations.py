@@ -10,11 +10,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import form_post
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from linktrack.extensions import db
+from tests.support.forms import form_post
 
 # SQLAlchemy cannot read expression indexes back from SQLite (lower(short_code)); it says so and
 # skips them, and alembic then leaves them out of the comparison. PostgreSQL compares them.

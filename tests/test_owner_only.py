@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import csrf_token_from
-from conftest import test_settings as settings_for
 
 from linktrack import create_app
 from linktrack.extensions import db
-from linktrack.forwarding.models import ForwardingDelivery
 from linktrack.forwarding.service import create_destination
+from linktrack.models.forwarding import ForwardingDelivery
+from tests.support.app import app_settings as settings_for
+from tests.support.forms import csrf_token_from
 
 PASSWORD = "correct horse battery"
 

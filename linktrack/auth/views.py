@@ -3,9 +3,9 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..api import api_blueprint
 from ..extensions import limiter
 from ..forwarding import service as forwarding
+from ..web.api import api_blueprint
 from . import service
 from .forms import ApiKeyForm, ChangePasswordForm, ConversionRetentionForm, LoginForm, RegisterForm
 

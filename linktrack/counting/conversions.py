@@ -5,13 +5,13 @@ creator's day). Counted inside each conversion's transaction, those row locks we
 its commit, so a busy link's conversions queued behind each other (bench/conversions.py: about
 400 conversions/s at most, whatever the app did). Now a conversion's transaction only inserts
 its own rows, one of them an UncountedConversion; this process's writer (the click writer's
-batching, links/click_writer.py) counts its conversions every CONVERSION_COUNT_SECONDS (1 s) in
+batching, counting/buffer.py) counts its conversions every CONVERSION_COUNT_SECONDS (1 s) in
 one transaction, and `count_leftovers` (every minute, jobs.run_due_jobs) counts those a process
 recorded but never counted (it was killed, or the database refused the batch).
 
 Reports may trail a conversion by that interval; nothing is lost or counted twice, because
 counting a conversion and deleting its UncountedConversion row commit together
-(reports/aggregates.count_conversions). Why a second and not the clicks' 0.1 s: a batch costs
+(counting/counters.count_conversions). Why a second and not the clicks' 0.1 s: a batch costs
 about as much CPU whatever its size (measured in bench/conversions.py, batches every 0.1 s took a
 quarter of a worker's CPU). With CONVERSION_COUNT_SECONDS 0 (the tests) each
 conversion is counted right after its commit, inside its request.
@@ -26,8 +26,8 @@ from sqlalchemy.engine import Engine
 
 from ..errors import is_database_unavailable
 from ..extensions import db
-from .buffer import ClickWriter, WriteLater
 from ..models import utcnow
+from .buffer import ClickWriter, WriteLater
 from .counters import count_conversions
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ LinkDailyLag, LinkDailyBreakdown) equal to the raw events.
 Three ways in, one arithmetic:
 - `count_clicks` runs in the click writer's transaction, right after a batch is inserted: it
   reads those rows back by tracking id (is_unique is decided by the INSERT itself) and adds them.
-- `count_conversions` adds conversions in batches after their commit (tracking/counts.py): each
+- `count_conversions` adds conversions in batches after their commit (counting/conversions.py): each
   conversion's commit also stores an UncountedConversion row, and the batch that counts it deletes
   that row in the same transaction, so a conversion is counted once, even if its process dies.
 - `recount_daily_stats` corrects rows to the raw events, for bulk loads (demo, benchmarks), after

@@ -35,9 +35,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import jobs
 from ..extensions import db
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
+from ..models.forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from . import facebook, google, webhook
 from .event import ForwardedEvent
-from .models import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 
-from ..formatting import money
+from ..web.formatting import money
 from .event import ForwardedEvent, OutboundRequest, encode_json
 
 SETTINGS = ("url",)

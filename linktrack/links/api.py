@@ -12,10 +12,10 @@ from flask import current_app, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
-from ..api import api_blueprint, json_body
 from ..errors import ApiError
 from ..extensions import limiter
 from ..models import CampaignLink
+from ..web.api import api_blueprint, json_body
 from . import service
 from .urls import UTM_FIELDS
 

@@ -7,7 +7,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from . import JSONType, UTCDateTime, utcnow
+from .base import JSONType, UTCDateTime, utcnow
 
 DESTINATION_KINDS = ("facebook", "google", "webhook")
 DELIVERY_STATUSES = ("pending", "sending", "retrying", "delivered", "failed")

@@ -40,11 +40,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
+from ..counting.buffer import ClickWriter, WriteLater
+from ..counting.counters import count_clicks
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
-from ..counting.counters import count_clicks
-from ..counting.buffer import ClickWriter, WriteLater
 
 log = logging.getLogger(__name__)
 

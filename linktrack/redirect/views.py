@@ -1,6 +1,6 @@
 """GET /<short_code>: the viewer's only contact with linktrack, so it does one thing, fast.
 
-One cached lookup (links/cache.py), a click row handed to the click writer (links/clicks.py,
+One cached lookup (links/cache.py), a click row handed to the click writer (redirect/clicks.py,
 which writes batches off the request), a 302. No session, no user, no template except the 404
 and 410 pages. `Cache-Control: no-store`, because every answer carries a fresh tracking id and
 an archive must take effect. Click storage failing never fails the redirect.
@@ -22,9 +22,9 @@ from werkzeug.datastructures import EnvironHeaders
 
 from ..extensions import limiter
 from ..links.cache import SHORT_CODE_SHAPE, CachedLink, find_link
-from .clicks import is_counted, record_click
 from ..web.security import FAST_PATH_HEADERS, is_https
 from ..web.sessions import sessionless
+from .clicks import is_counted, record_click
 
 bp = Blueprint("redirect", __name__)
 

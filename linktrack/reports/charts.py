@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-from ..formatting import amount, number
+from ..web.formatting import amount, number
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 34

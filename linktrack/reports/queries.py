@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import Float, Select, and_, cast, func, or_, select, union_all
 
 from ..extensions import db
-from ..formatting import CENT, money
 from ..models import (
     EVENT_TYPES,
     CampaignLink,
@@ -35,6 +34,7 @@ from ..models import (
     UserDailyStats,
     utcnow,
 )
+from ..web.formatting import CENT, money
 
 S = LinkDailyStats
 

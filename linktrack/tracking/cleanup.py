@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import and_, delete, func, literal, or_, select, update
 
+from ..counting.counters import _whole_days_between, recount_daily_stats
 from ..extensions import db
 from ..models import CampaignLink, ClickEvent, ConversionEvent, User, UTCDateTime, utcnow
-from ..reports.aggregates import _whole_days_between, recount_daily_stats
 
 
 @dataclass

@@ -21,10 +21,10 @@ from contextlib import nullcontext
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..api import loads_strict
 from ..errors import ApiError
 from ..extensions import db
-from ..security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
+from ..web.api import loads_strict
+from ..web.security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
 from . import service
 from .ip_limit import IpLimit
 from .store import psycopg_store

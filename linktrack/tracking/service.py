@@ -22,12 +22,12 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 
 from .. import jobs
+from ..counting.conversions import count_later
 from ..errors import ApiError
 from ..extensions import db
-from ..formatting import money
 from ..forwarding.service import conversion_recorded
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
-from .counts import count_later
+from ..web.formatting import money
 from .store import UNCOUNTED_PARAMS, PsycopgStore, SessionStore
 
 SECONDS_PER_DAY = 86_400

@@ -41,8 +41,8 @@ from sqlalchemy.engine import Engine
 
 from ..errors import ApiError
 from ..extensions import db
-from ..forwarding.models import ForwardingDestination
 from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
+from ..models.forwarding import ForwardingDestination
 
 SECONDS_PER_DAY = 86_400
 # Constants written into the statement, not sent with every call as parameters. A day counts

@@ -5,12 +5,12 @@ import uuid
 from flask import abort, current_app, g, request
 from flask_login import current_user, login_required
 
-from ..api import api_blueprint, json_body
 from ..errors import ApiError
 from ..extensions import limiter
 from ..links.service import get_link
 from ..reports import queries as reports
-from ..sessions import sessionless
+from ..web.api import api_blueprint, json_body
+from ..web.sessions import sessionless
 from . import service
 from .script import tracker_script
 

@@ -3,12 +3,12 @@
 from urllib.parse import quote
 
 import pytest
-from conftest import form_post
-from pages import field_error, field_value, flashes, visible_text
 from sqlalchemy import func, select
 
 from linktrack.extensions import db
 from linktrack.models import User
+from tests.support.forms import form_post
+from tests.support.pages import field_error, field_value, flashes, visible_text
 
 PASSWORD = "correct horse battery"
 

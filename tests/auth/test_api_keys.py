@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from conftest import form_post
-from pages import field_error, field_value, flashes, visible_text
 from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import ApiKey
+from tests.support.forms import form_post
+from tests.support.pages import field_error, field_value, flashes, visible_text
 
 PASSWORD = "correct horse battery"
 

@@ -11,8 +11,9 @@ import pytest
 import time_machine
 from sqlalchemy import delete, event, func, select
 
+from linktrack.counting.conversions import flush_conversion_counts
+from linktrack.counting.counters import RECOUNT_LOCK, count_conversions, recount_daily_stats
 from linktrack.extensions import db
-from linktrack.links.clicks import click_row, store_clicks
 from linktrack.models import (
     CampaignLink,
     ClickEvent,
@@ -23,9 +24,8 @@ from linktrack.models import (
     LinkMonthlyStats,
     UserDailyStats,
 )
-from linktrack.reports.aggregates import RECOUNT_LOCK, count_conversions, recount_daily_stats
-from linktrack.tracking.counts import flush_conversion_counts
-from tests.redirect_support import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
+from linktrack.redirect.clicks import click_row, store_clicks
+from tests.support.redirect import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
 
 DAY_ONE = datetime(2026, 5, 4, 23, 59, 59, tzinfo=timezone.utc)  # one second before midnight UTC
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"

@@ -14,18 +14,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 import time_machine
-from conftest import test_settings as settings_for
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from linktrack import create_app
 from linktrack.config import normalise_database_url
+from linktrack.counting.buffer import ClickWriter, WriteLater
 from linktrack.extensions import db
-from linktrack.links.click_writer import ClickWriter, WriteLater
 from linktrack.models import ClickEvent, ConversionEvent
-from tests.faults_support import POSTGRES_BIN, PostgresCluster, wait_until
-from tests.live import serve_app
-from tests.redirect_support import CHROME_WINDOWS, create_link
+from tests.support.app import app_settings as settings_for
+from tests.support.faults import POSTGRES_BIN, PostgresCluster, wait_until
+from tests.support.live import serve_app
+from tests.support.redirect import CHROME_WINDOWS, create_link
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
 ORIGIN = "https://academy.example.com"
@@ -52,7 +52,7 @@ def app_on_cluster(cluster, tmp_path):
         upgrade()
     yield app
     with app.app_context():
-        from linktrack.links.clicks import click_writer
+        from linktrack.redirect.clicks import click_writer
 
         click_writer().close()
         db.session.remove()
@@ -61,10 +61,9 @@ def app_on_cluster(cluster, tmp_path):
 
 def signed_in_creator(app, base: str) -> tuple[requests.Session, str]:
     """A creator registered and logged in through the pages; returns their browser and an API key."""
-    from conftest import csrf_token_from
-
     from linktrack.auth.service import create_api_key
     from linktrack.models import User
+    from tests.support.forms import csrf_token_from
 
     browser = requests.Session()
     email, password = f"creator-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery"
@@ -317,7 +316,7 @@ def test_clicks_refused_by_an_unreachable_database_are_held_and_written_in_order
 
 
 def test_held_clicks_are_bounded_and_the_oldest_given_up_are_reported(monkeypatch):
-    from linktrack.links import click_writer
+    from linktrack.counting import buffer as click_writer
 
     monkeypatch.setattr(click_writer, "MAX_HELD", 3)
     database, given_up = Database(), []

@@ -11,18 +11,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from conftest import form_post
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from linktrack import jobs
 from linktrack.extensions import db
-from linktrack.forwarding.models import ForwardingDelivery
 from linktrack.forwarding.service import create_destination
 from linktrack.models import ClickEvent, ConversionEvent, PendingJob
-from tests.faults_support import RedisServer
-from tests.redirect_support import CHROME_WINDOWS, create_link
+from linktrack.models.forwarding import ForwardingDelivery
+from tests.support.faults import RedisServer
+from tests.support.forms import form_post
+from tests.support.redirect import CHROME_WINDOWS, create_link
 
 ORIGIN = "https://academy.example.com"
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)

@@ -8,11 +8,9 @@ import hashlib
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import time_machine
-from conftest import form_post
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
@@ -20,11 +18,13 @@ from sqlalchemy import select
 from linktrack import jobs
 from linktrack.extensions import db
 from linktrack.forwarding import google
-from linktrack.forwarding.models import ForwardingDelivery, ForwardingDestination
 from linktrack.forwarding.service import create_destination
 from linktrack.models import PendingJob, User
-from tests.redirect_support import CHROME_WINDOWS, create_link
-from tests.test_cleanup import click_from_youtube
+from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
+from tests.support.forms import form_post
+from tests.support.paths import REPO_ROOT
+from tests.support.redirect import CHROME_WINDOWS, create_link
+from tests.tracking.test_cleanup import click_from_youtube
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 ORIGIN = "https://academy.example.com"
@@ -41,7 +41,7 @@ def compact(payload: dict) -> bytes:
 
 def readme_webhook_verifier():
     """The verifier exactly as README.md shows it to receivers, run as written."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
     snippet = readme.split("### Verifying a webhook")[1].split("```python\n")[1].split("```")[0]
     namespace: dict = {}
     exec(snippet, namespace)  # noqa: S102 (our own README)

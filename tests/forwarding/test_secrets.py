@@ -10,12 +10,12 @@ import re
 import secrets
 import socket
 
-from conftest import form_post
 from sqlalchemy import select
 
 from linktrack.extensions import db
-from linktrack.forwarding.models import ForwardingDestination
 from linktrack.forwarding.service import decrypt_credentials
+from linktrack.models.forwarding import ForwardingDestination
+from tests.support.forms import form_post
 
 PASSWORD = "Correct-Horse-" + secrets.token_hex(8)
 WRONG_PASSWORD = "Wrong-Horse-" + secrets.token_hex(8)

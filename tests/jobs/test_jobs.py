@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from linktrack import jobs
 from linktrack.extensions import db
 from linktrack.models import ConversionEvent, PendingJob
-from tests.redirect_support import create_link, update_link
-from tests.test_aggregates import convert
-from tests.test_cleanup import click_from_youtube
+from tests.counting.test_counters import convert
+from tests.support.paths import REPO_ROOT
+from tests.support.redirect import create_link, update_link
+from tests.tracking.test_cleanup import click_from_youtube
 
-ROOT = Path(__file__).resolve().parent.parent
+
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 
@@ -55,7 +56,7 @@ def work(app, redis_client) -> None:
 def test_importing_the_jobs_and_the_cron_list_builds_no_app():
     environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "FLASK_DEBUG")}
     code = "import linktrack.jobs as j, linktrack.cron; assert j._worker_app is None; print(len(j.JOBS))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
@@ -97,14 +98,14 @@ def test_the_procfile_worker_command_runs_queued_jobs(
     with app.app_context():
         assert jobs.enqueue(jobs.cleanup_all_creators) == "queued"
         assert jobs.enqueue(jobs.run_due_jobs) == "queued"
-    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    procfile = dict(line.split(": ", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line)
     environment = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "worker-test"}
     command = procfile["worker"].replace("$REDIS_URL", redis_url).split()
     assert command[:2] == ["rq", "worker"]
     rq = str(Path(sys.executable).parent / "rq")
     done = subprocess.run(
         [rq, *command[1:-1], "--burst", command[-1]],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
         text=True,

@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, func, select, text, update
 
 from linktrack import jobs
 from linktrack.extensions import db
-from linktrack.forwarding.models import ForwardingDelivery, ForwardingDestination
 from linktrack.models import User
-from tests.test_cleanup import click_from_youtube
-from tests.test_forwarding import conversion, redis_setup  # noqa: F401 (redis_setup is a fixture)
+from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
+from tests.forwarding.test_forwarding import conversion, redis_setup  # noqa: F401 (redis_setup is a fixture)
+from tests.tracking.test_cleanup import click_from_youtube
 
 # What the test jobs below saw, in this process (the worker runs here).
 seen_sessions: list = []

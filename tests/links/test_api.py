@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import csrf_token_from, form_post
+from tests.support.forms import csrf_token_from, form_post
 
 VIDEO = "dQw4w9WgXcQ"
 LANDING = "https://shop.example.com/offer?ref=yt#buy"

@@ -11,7 +11,7 @@ import time_machine
 from linktrack.extensions import db
 from linktrack.links import service
 from linktrack.models import CampaignLink, User
-from tests.conftest import csrf_token_from, form_post
+from tests.support.forms import csrf_token_from, form_post
 
 VIDEO = "dQw4w9WgXcQ"
 LANDING = "https://shop.example.com/offer?ref=yt#buy"

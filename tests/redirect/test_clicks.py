@@ -10,9 +10,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import time_machine
 
+from linktrack.counting.buffer import ClickWriter
 from linktrack.extensions import db
-from linktrack.links.click_writer import ClickWriter
-from linktrack.links.clicks import (
+from linktrack.models import CampaignLink
+from linktrack.redirect.clicks import (
     MAX_USER_AGENT_LENGTH,
     click_writer,
     flush_clicks,
@@ -20,9 +21,8 @@ from linktrack.links.clicks import (
     is_bot,
     is_counted,
 )
-from linktrack.models import CampaignLink
 from linktrack.reports.queries import dashboard_summary
-from tests.redirect_support import (
+from tests.support.redirect import (
     CHROME_WINDOWS,
     FIREFOX_LINUX,
     SAFARI_IPHONE,
@@ -285,11 +285,11 @@ def test_a_batch_with_a_deleted_link_still_stores_the_other_clicks(buffered_app,
         db.session.delete(db.session.get(CampaignLink, deleted["id"]))
         db.session.commit()
 
-        with caplog.at_level(logging.ERROR, logger="linktrack.links.clicks"):
+        with caplog.at_level(logging.ERROR, logger="linktrack.redirect.clicks"):
             flush_clicks()
 
     assert [c.campaign_link_id for c in stored_clicks(buffered_app)] == [kept["id"], kept["id"]]
-    [record] = [r for r in caplog.records if r.name == "linktrack.links.clicks"]
+    [record] = [r for r in caplog.records if r.name == "linktrack.redirect.clicks"]
     lost_tracking_id = dict(parse_qsl(urlsplit(lost_location).query))["ct_tracking_id"]
     assert record.getMessage() == f"1 click(s) not stored: tracking ids {lost_tracking_id}"
 
@@ -344,7 +344,7 @@ def test_a_writer_thread_shortens_the_gil_turns_a_request_waits_for():
     GIL_TURN_SECONDS for its turn, not Python's default 5 ms (measured in bench/redirect.py)."""
     script = """
 import sys
-from linktrack.links.click_writer import ClickWriter
+from linktrack.counting.buffer import ClickWriter
 before = sys.getswitchinterval()
 writer = ClickWriter(lambda rows: None, flush_seconds=3600)
 writer.submit({"number": 0})

@@ -10,13 +10,13 @@ import uuid
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
-from conftest import csrf_token_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linktrack.extensions import db
 from linktrack.links.service import final_destination_url
 from linktrack.models import CampaignLink
+from tests.support.forms import csrf_token_from
 
 PASSWORD = "correct horse battery"
 DESTINATION = "https://landing.example.com/offer?ref=yt#buy"

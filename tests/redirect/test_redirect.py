@@ -13,7 +13,7 @@ from sqlalchemy import text
 from linktrack.extensions import db
 from linktrack.links import cache
 from linktrack.models import utcnow
-from tests.redirect_support import click, create_link, stored_clicks, update_link
+from tests.support.redirect import click, create_link, stored_clicks, update_link
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -189,7 +189,7 @@ def test_a_click_that_cannot_be_stored_is_still_redirected_and_logged(app, clien
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(text("ALTER TABLE click_events RENAME TO click_events_away"))
     try:
-        with caplog.at_level(logging.ERROR, logger="linktrack.links.clicks"):
+        with caplog.at_level(logging.ERROR, logger="linktrack.redirect.clicks"):
             response = click(client, link["short_code"])
     finally:
         with app.app_context(), db.engine.begin() as connection:
@@ -197,7 +197,7 @@ def test_a_click_that_cannot_be_stored_is_still_redirected_and_logged(app, clien
 
     assert response.status_code == 302
     assert "ct_tracking_id=" in response.headers["Location"]
-    [record] = [r for r in caplog.records if r.name == "linktrack.links.clicks"]
+    [record] = [r for r in caplog.records if r.name == "linktrack.redirect.clicks"]
     assert "not stored" in record.getMessage()
     assert stored_clicks(app) == []
     assert click(client, link["short_code"]).status_code == 302

@@ -4,8 +4,9 @@ import uuid
 
 import pytest
 import time_machine
-from conftest import form_post
-from reports_support import NOW, build_shop
+
+from tests.support.forms import form_post
+from tests.support.reports import NOW, build_shop
 
 
 @pytest.fixture

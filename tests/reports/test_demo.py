@@ -3,16 +3,16 @@
 from datetime import datetime, timedelta, timezone
 
 import time_machine
-from conftest import form_post
-from pages import visible_text
-from reports_support import table, text_of
 from sqlalchemy import distinct, func, select
 
 from linktrack.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo_data
 from linktrack.extensions import db
 from linktrack.models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent
-from tests.redirect_support import SAFARI_IPHONE, create_link
-from tests.test_aggregates import BOT, convert, visit
+from tests.counting.test_counters import BOT, convert, visit
+from tests.support.forms import form_post
+from tests.support.pages import visible_text
+from tests.support.redirect import SAFARI_IPHONE, create_link
+from tests.support.reports import table, text_of
 
 
 def log_in(client, email, password):

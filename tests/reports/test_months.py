@@ -7,14 +7,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from reports_support import add_click, add_conversion, add_link
 from sqlalchemy import func, select
 
+from linktrack.counting.counters import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.links import service
 from linktrack.models import ClickEvent, LinkDailyStats
 from linktrack.reports import queries
-from linktrack.reports.aggregates import recount_daily_stats
 from linktrack.reports.queries import (
     COUNTER_NAMES,
     TABLES,
@@ -29,6 +28,7 @@ from linktrack.reports.queries import (
     table_totals,
     types_json,
 )
+from tests.support.reports import add_click, add_conversion, add_link
 
 FIRST_DAY, LAST_DAY = date(2028, 1, 20), date(2028, 4, 12)  # 2028 is a leap year
 RANGES = [

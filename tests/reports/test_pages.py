@@ -4,9 +4,10 @@ import re
 
 import pytest
 import time_machine
-from conftest import form_post
-from pages import elements, field_error, visible_text
-from reports_support import NOW, VIDEO_ONE, VIDEO_TWO, build_shop, table, text_of
+
+from tests.support.forms import form_post
+from tests.support.pages import elements, field_error, visible_text
+from tests.support.reports import NOW, VIDEO_ONE, VIDEO_TWO, build_shop, table, text_of
 
 
 @pytest.fixture
@@ -417,10 +418,9 @@ def test_the_page_links_to_the_csv_of_what_it_shows(alice):
 
 
 def test_a_csv_never_hands_a_spreadsheet_a_formula(app, alice, shop):
-    from reports_support import add_click, add_link
-
+    from linktrack.counting.counters import recount_daily_stats
     from linktrack.extensions import db
-    from linktrack.reports.aggregates import recount_daily_stats
+    from tests.support.reports import add_click, add_link
 
     with app.app_context(), time_machine.travel(NOW, tick=False):
         link = add_link(shop.alice_id, "evil001", VIDEO_TWO, '=HYPERLINK("https://evil.example")')

@@ -7,10 +7,10 @@ on the app's own origin, so no network is used and a Content-Security-Policy all
 scripts ('self') lets it run like any other script of the app.
 """
 
-from pathlib import Path
+from tests.support.paths import TEST_ASSETS
 
 AXE_VERSION = "4.14.1"
-AXE_SCRIPT = Path(__file__).parent / "assets" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
+AXE_SCRIPT = TEST_ASSETS / f"axe-core-{AXE_VERSION}" / "axe.min.js"
 AXE_PATH = f"/__tests__/axe-core-{AXE_VERSION}/axe.min.js"  # never served by the app itself
 
 # WCAG 2.0, 2.1 and 2.2 A and AA, and Deque's best practices (landmarks, heading order, one h1).

@@ -25,11 +25,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from html.parser import HTMLParser
 
-from pages import elements
-
+from linktrack.counting.counters import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent
-from linktrack.reports.aggregates import recount_daily_stats
+from tests.support.pages import elements
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
 VIDEO_ONE = "dQw4w9WgXcQ"

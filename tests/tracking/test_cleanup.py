@@ -5,14 +5,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from conftest import form_post
 from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import ClickEvent, ConversionEvent
 from linktrack.tracking.cleanup import referrer_origin
-from tests.redirect_support import CHROME_WINDOWS, create_link, update_link
-from tests.test_aggregates import convert, recounted, snapshot
+from tests.counting.test_counters import convert, recounted, snapshot
+from tests.support.forms import form_post
+from tests.support.redirect import CHROME_WINDOWS, create_link, update_link
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 NOTHING = {

@@ -10,7 +10,7 @@ from limits import parse
 from redis import Redis
 
 from linktrack.tracking.ip_limit import PUSH_SECONDS, REDIS_REST_SECONDS, IpLimit, push_every
-from tests.faults_support import RedisServer
+from tests.support.faults import RedisServer
 
 # 30 s into a minute: the minute's window has 30 s left.
 T = datetime(2026, 6, 1, 12, 0, 30, tzinfo=timezone.utc)

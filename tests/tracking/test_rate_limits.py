@@ -1,8 +1,9 @@
 """Login (and registration) attempts are rate-limited per client, with the counters in real Redis."""
 
 import pytest
-from conftest import form_post
-from pages import visible_text
+
+from tests.support.forms import form_post
+from tests.support.pages import visible_text
 
 PASSWORD = "correct horse battery"
 

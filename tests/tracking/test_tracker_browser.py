@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from live import serve_app, serve_directory
 from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ConversionEvent
+from tests.support.live import serve_app, serve_directory
 
 pytestmark = pytest.mark.browser
 

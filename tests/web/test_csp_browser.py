@@ -2,7 +2,8 @@
 (charts, QR code, the link form's live preview) works without a single violation."""
 
 import pytest
-from live import serve_app
+
+from tests.support.live import serve_app
 
 pytestmark = pytest.mark.browser
 

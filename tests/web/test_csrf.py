@@ -1,12 +1,12 @@
 """Every form refuses a POST without the page's CSRF token, and nothing changes when it does."""
 
 import pytest
-from conftest import csrf_token_from, form_post
-from pages import visible_text
 from sqlalchemy import func, select
 
 from linktrack.extensions import db
 from linktrack.models import ApiKey, User
+from tests.support.forms import csrf_token_from, form_post
+from tests.support.pages import visible_text
 
 PASSWORD = "correct horse battery"
 BAD_TOKENS = {"missing": None, "wrong": "IjEyMzQ1Njc4OTAi.not-a-real-token", "empty": ""}

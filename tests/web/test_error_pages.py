@@ -4,7 +4,8 @@ import logging
 
 import pytest
 from flask import abort
-from pages import visible_text
+
+from tests.support.pages import visible_text
 
 
 def assert_site_page(response, status: int, heading: str) -> str:

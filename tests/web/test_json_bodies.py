@@ -1,10 +1,10 @@
-"""JSON bodies are read as plain JSON (linktrack/api.py loads_strict): what Python's json module
+"""JSON bodies are read as plain JSON (linktrack/web/api.py loads_strict): what Python's json module
 takes beyond RFC 8259, or what a database cannot store, is a 400 invalid_json on every endpoint
 with a body, never a 500 and never a row PostgreSQL refuses or SQLite keeps unreadable."""
 
 import pytest
 
-from linktrack.api import loads_strict
+from linktrack.web.api import loads_strict
 
 LANDING = "https://landing.example.com"
 VIDEO = "dQw4w9WgXcQ"

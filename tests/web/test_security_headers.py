@@ -3,11 +3,11 @@
 from html.parser import HTMLParser
 
 import pytest
-from conftest import csrf_token_from, form_post
 
 from linktrack import create_app
-from linktrack.security import API_CSP, PAGE_CSP
-from tests.redirect_support import create_link
+from linktrack.web.security import API_CSP, PAGE_CSP
+from tests.support.forms import csrf_token_from, form_post
+from tests.support.redirect import create_link
 
 PASSWORD = "correct horse battery"
 

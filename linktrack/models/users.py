@@ -1,0 +1,58 @@
+"""Creators and their API keys."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    String,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .links import CampaignLink
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # Days a valid conversion is kept; None keeps conversions for good (cleanup removes none of them).
+    conversion_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    links: Mapped[list["CampaignLink"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @classmethod
+    def by_email(cls, email: str) -> "User | None":
+        return db.session.scalar(select(cls).where(cls.email == email.strip().lower()))
+
+
+class ApiKey(db.Model):
+    """A creator's API key. Only a SHA-256 hash is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="api_keys")
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
