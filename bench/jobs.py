@@ -15,7 +15,7 @@ remote endpoint would).
 Prints per kind: jobs/s and purchases forwarded/s while the worker worked (first job started to
 queue drained), the drain time from the worker's start (so including its start-up), webhook calls
 received against purchases, and the worker's memory (RSS) at the end. `fork` is rq's forking
-Worker as the Procfile ran it before (ForkingAppWorker below); `simple` is linktrack.jobs.AppWorker.
+Worker as the Procfile ran it before (ForkingAppWorker below); `simple` is linktrack.queue.AppWorker.
 Bounded: stops waiting after `--timeout` seconds per kind (and says so).
 """
 
@@ -39,19 +39,20 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database
 from linktrack import jobs as linktrack_jobs
+from linktrack import queue as linktrack_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_jobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
-WORKER_CLASSES = {"fork": "bench.jobs.ForkingAppWorker", "simple": "linktrack.jobs.AppWorker"}
+WORKER_CLASSES = {"fork": "bench.jobs.ForkingAppWorker", "simple": "linktrack.queue.AppWorker"}
 
 
 class ForkingAppWorker(Worker):
     """The Procfile's worker class before: rq's Worker, which forks a process per job, with the app
-    built once before the first fork (as linktrack.jobs.AppWorker did)."""
+    built once before the first fork (as linktrack.queue.AppWorker did)."""
 
     def work(self, *args, **kwargs):
-        linktrack_jobs._app_for_worker()
+        linktrack_queue._app_for_worker()
         return super().work(*args, **kwargs)
 
 
@@ -103,7 +104,7 @@ def run(kind: str, procfile_worker: str, database_url: str, redis_url: str, rece
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     enqueue_forwarding(database_url, redis_url, conversion_ids)
-    queue = Queue(linktrack_jobs.QUEUE_NAME, connection=redis)
+    queue = Queue(linktrack_queue.QUEUE_NAME, connection=redis)
     received_before = receiver.received
 
     command = worker_command(procfile_worker, redis_url, WORKER_CLASSES[kind])

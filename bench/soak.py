@@ -64,6 +64,7 @@ EXPECTED = {"redirects": 302, "conversions": 201, "reports": 200}
 # per IP above the load (all of it comes from 127.0.0.1) and a session cookie sent over plain http.
 APP_MODULE = """
 from linktrack import create_app
+from linktrack import queue as jobqueue
 app = create_app({"CONVERSION_RATE_LIMIT_PER_IP": "10000000 per minute", "SESSION_COOKIE_SECURE": False})
 """
 
@@ -145,7 +146,7 @@ def main() -> None:
     )
     worker = subprocess.Popen(
         [str(bin_dir / "rq"), "worker", "--url", redis_url, "--with-scheduler"]
-        + ["--worker-class", "linktrack.jobs.AppWorker", "default"],
+        + ["--worker-class", "linktrack.jobqueue.AppWorker", "default"],
         cwd=ROOT,
         env=env,
         stdout=worker_log,

@@ -7,12 +7,13 @@ Jobs take ids, not objects, and open their own app context (jobs.py).
 from rq import cron
 
 from . import jobs
+from .queue import NIGHTLY_CLEANUP_AT, QUEUE_NAME
 
 PERIODIC_JOBS: list[tuple] = [
     # Pending work (Redis was down, or a retry is due) goes back on the queue within a minute.
-    (jobs.run_due_jobs, jobs.QUEUE_NAME, {"interval": 60}),
+    (jobs.run_due_jobs, QUEUE_NAME, {"interval": 60}),
     # Attribution cleanup for every creator, nightly (UTC), outside the busy hours.
-    (jobs.cleanup_all_creators, jobs.QUEUE_NAME, {"cron": "{1} {0} * * *".format(*jobs.NIGHTLY_CLEANUP_AT)}),
+    (jobs.cleanup_all_creators, QUEUE_NAME, {"cron": "{1} {0} * * *".format(*NIGHTLY_CLEANUP_AT)}),
 ]
 
 for func, queue_name, schedule in PERIODIC_JOBS:

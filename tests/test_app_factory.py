@@ -281,6 +281,7 @@ def test_importing_the_package_builds_no_app_and_opens_no_connection(tmp_path):
         import linktrack.extensions
         import linktrack.jobs
         import linktrack.cron
+        import linktrack.queue
 
         apps = [obj for obj in gc.get_objects() if isinstance(obj, flask.Flask)]
         assert not apps, apps

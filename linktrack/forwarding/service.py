@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import jobs
+from .. import queue
 from ..extensions import db
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..models.forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
@@ -191,7 +191,7 @@ def recent_deliveries(destination_id: int, limit: int = 20) -> list[ForwardingDe
 def conversion_recorded(conversion_id: uuid.UUID) -> None:
     """Called after the conversion's commit: one job fans it out. Never raises."""
     try:
-        jobs.enqueue(jobs.forward_conversion, str(conversion_id))
+        queue.enqueue("forward_conversion", str(conversion_id))
     except Exception:
         db.session.rollback()
         log.exception("could not start forwarding for conversion %s", conversion_id)
@@ -239,7 +239,7 @@ def fan_out(conversion_id: str) -> int:
             continue
         delivery_ids.append(delivery.id)
     for delivery_id in delivery_ids:
-        jobs.enqueue(jobs.deliver_forwarding, delivery_id)
+        queue.enqueue("deliver_forwarding", delivery_id)
     return len(delivery_ids)
 
 
@@ -253,7 +253,7 @@ def send_test_event(destination: ForwardingDestination) -> ForwardingDelivery:
     )
     db.session.add(delivery)
     db.session.commit()
-    jobs.enqueue(jobs.deliver_forwarding, delivery.id)
+    queue.enqueue("deliver_forwarding", delivery.id)
     return delivery
 
 
@@ -273,7 +273,7 @@ def redeliver(delivery: ForwardingDelivery) -> bool:
     delivery.attempts = 0
     delivery.next_attempt_at = utcnow()
     db.session.commit()
-    jobs.enqueue(jobs.deliver_forwarding, delivery.id)
+    queue.enqueue("deliver_forwarding", delivery.id)
     return True
 
 
@@ -296,7 +296,7 @@ def requeue_lost_deliveries(now: datetime | None = None) -> int:
     )
     db.session.commit()
     for delivery_id in lost:
-        jobs.enqueue(jobs.deliver_forwarding, delivery_id)
+        queue.enqueue("deliver_forwarding", delivery_id)
     return len(lost)
 
 
@@ -461,5 +461,5 @@ def deliver(delivery_id: int) -> str:
     db.session.add(attempt)
     db.session.commit()
     if delivery.status == "retrying":
-        jobs.enqueue(jobs.deliver_forwarding, delivery.id, at=delivery.next_attempt_at)
+        queue.enqueue("deliver_forwarding", delivery.id, at=delivery.next_attempt_at)
     return delivery.status

@@ -21,7 +21,7 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import select
 
-from .. import jobs
+from .. import queue
 from ..counting.conversions import count_later
 from ..errors import ApiError
 from ..extensions import db
@@ -325,7 +325,7 @@ def record_conversion(
     if click.forwards:
         conversion_recorded(conversion.id)  # after the commit; never raises
     else:
-        jobs.sweep_if_due_without_redis()
+        queue.sweep_if_due_without_redis()
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
 
 

@@ -18,6 +18,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from linktrack import create_app
+from linktrack import queue as jobqueue
 from linktrack.config import normalise_database_url
 from linktrack.counting.buffer import ClickWriter, WriteLater
 from linktrack.extensions import db
@@ -227,12 +228,11 @@ def test_a_forwarding_job_that_meets_the_database_away_is_tried_again_later(
     cluster, tmp_path, redis_client, redis_url, httpserver
 ):
     """The worker runs jobs in its own process: when the database is away then, RQ tries the job
-    again later (jobs.RETRY_INTERVALS) instead of leaving it failed, so the conversion is still
+    again later (jobqueue.RETRY_INTERVALS) instead of leaving it failed, so the conversion is still
     forwarded, once."""
     from rq import Queue, SimpleWorker
     from rq.registry import FailedJobRegistry
 
-    from linktrack import jobs
     from linktrack.forwarding.service import create_destination
 
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
@@ -255,7 +255,7 @@ def test_a_forwarding_job_that_meets_the_database_away_is_tried_again_later(
 
     def work():
         with app.app_context():
-            queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+            queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
             SimpleWorker([queue], connection=redis_client).work(burst=True, with_scheduler=True)
 
     try:
@@ -265,10 +265,10 @@ def test_a_forwarding_job_that_meets_the_database_away_is_tried_again_later(
         assert httpserver.log == []
         work()  # not due yet: nothing runs
         assert httpserver.log == []
-        with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=jobs.RETRY_INTERVALS[0] + 1)):
+        with time_machine.travel(datetime.now(timezone.utc) + timedelta(seconds=jobqueue.RETRY_INTERVALS[0] + 1)):
             work()  # due: the scheduler puts it back on the queue and it runs
         assert len(httpserver.log) == 1
-        assert FailedJobRegistry(jobs.QUEUE_NAME, connection=redis_client).count == 0
+        assert FailedJobRegistry(jobqueue.QUEUE_NAME, connection=redis_client).count == 0
     finally:
         with app.app_context():
             db.session.remove()

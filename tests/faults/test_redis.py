@@ -16,6 +16,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from linktrack import jobs
+from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.forwarding.service import create_destination
 from linktrack.models import ClickEvent, ConversionEvent, PendingJob
@@ -96,7 +97,7 @@ def work(app, redis_server) -> None:
     """A real RQ worker on the private Redis, until the queue is empty."""
     connection = Redis.from_url(redis_server.url)
     with app.app_context():
-        SimpleWorker([Queue(jobs.QUEUE_NAME, connection=connection)], connection=connection).work(burst=True)
+        SimpleWorker([Queue(jobqueue.QUEUE_NAME, connection=connection)], connection=connection).work(burst=True)
     connection.close()
 
 

@@ -16,6 +16,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from linktrack import jobs
+from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.forwarding import google
 from linktrack.forwarding.service import create_destination
@@ -430,8 +431,8 @@ def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
 
 def work(app, redis_client):
     """The Procfile's worker class, in this process, until the queue is empty."""
-    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
-    jobs.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
+    queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
+    jobqueue.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
 
 
 def test_with_redis_a_worker_delivers_each_conversion(redis_client, httpserver, redis_setup):
@@ -455,7 +456,7 @@ def test_with_redis_a_retry_is_scheduled_at_the_backoff_time(redis_client, https
     with app.app_context():
         delivery = db.session.scalar(select(ForwardingDelivery))
     assert delivery.status == "retrying"
-    registry = ScheduledJobRegistry(jobs.QUEUE_NAME, connection=redis_client)
+    registry = ScheduledJobRegistry(jobqueue.QUEUE_NAME, connection=redis_client)
     (job_id,) = registry.get_job_ids()
     scheduled = registry.get_scheduled_time(job_id)
     assert abs((scheduled - delivery.next_attempt_at).total_seconds()) < 1

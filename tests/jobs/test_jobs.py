@@ -13,13 +13,13 @@ from rq.cron import CronScheduler
 from sqlalchemy import func, select
 
 from linktrack import jobs
+from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.models import ConversionEvent, PendingJob
 from tests.counting.test_counters import convert
 from tests.support.paths import REPO_ROOT
 from tests.support.redirect import create_link, update_link
 from tests.tracking.test_cleanup import click_from_youtube
-
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
@@ -49,13 +49,13 @@ def pending(app) -> list[str]:
 
 def work(app, redis_client) -> None:
     """The Procfile's worker class, in this process, until the queue is empty."""
-    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
-    jobs.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
+    queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
+    jobqueue.AppWorker([queue], connection=redis_client, app=app).work(burst=True)
 
 
 def test_importing_the_jobs_and_the_cron_list_builds_no_app():
     environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "FLASK_DEBUG")}
-    code = "import linktrack.jobs as j, linktrack.cron; assert j._worker_app is None; print(len(j.JOBS))"
+    code = "import linktrack.jobs, linktrack.cron, linktrack.queue as q; assert q._worker_app is None; print(len(q.JOBS))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -83,11 +83,11 @@ def test_the_cron_list_registers_the_cleanup_and_the_pending_sweep(
 def test_with_redis_a_job_waits_for_the_worker(make_app, redis_client, redis_url, out_of_window_conversion):
     app = make_app(REDIS_URL=redis_url)
     with app.app_context():
-        assert jobs.enqueue(jobs.cleanup_all_creators) == "queued"
+        assert jobqueue.enqueue("cleanup_all_creators") == "queued"
     assert conversions(app) == 1
     work(app, redis_client)
     assert conversions(app) == 0
-    finished = Queue(jobs.QUEUE_NAME, connection=redis_client).finished_job_registry.get_job_ids()
+    finished = Queue(jobqueue.QUEUE_NAME, connection=redis_client).finished_job_registry.get_job_ids()
     assert len(finished) == 1
 
 
@@ -96,8 +96,8 @@ def test_the_procfile_worker_command_runs_queued_jobs(
 ):
     app = make_app(REDIS_URL=redis_url)
     with app.app_context():
-        assert jobs.enqueue(jobs.cleanup_all_creators) == "queued"
-        assert jobs.enqueue(jobs.run_due_jobs) == "queued"
+        assert jobqueue.enqueue("cleanup_all_creators") == "queued"
+        assert jobqueue.enqueue("run_due_jobs") == "queued"
     procfile = dict(line.split(": ", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line)
     environment = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "worker-test"}
     command = procfile["worker"].replace("$REDIS_URL", redis_url).split()
@@ -120,17 +120,17 @@ def test_the_procfile_worker_command_runs_queued_jobs(
 
 def test_without_redis_a_job_runs_inline(app, out_of_window_conversion):
     with app.app_context():
-        assert jobs.enqueue(jobs.cleanup_all_creators) == "inline"
+        assert jobqueue.enqueue("cleanup_all_creators") == "inline"
     assert conversions(app) == 0
 
 
 def test_a_job_due_later_without_redis_runs_at_the_first_enqueue_after_it_is_due(app, out_of_window_conversion):
     later = T0 + timedelta(days=11, minutes=5)
     with time_machine.travel(T0 + timedelta(days=11), tick=False), app.app_context():
-        assert jobs.enqueue(jobs.cleanup_all_creators, at=later) == "pending"
+        assert jobqueue.enqueue("cleanup_all_creators", at=later) == "pending"
     assert conversions(app) == 1
     with time_machine.travel(later + timedelta(seconds=60), tick=False), app.app_context():
-        jobs.enqueue(jobs.run_due_jobs)
+        jobqueue.enqueue("run_due_jobs")
     assert conversions(app) == 0
 
 
@@ -143,10 +143,10 @@ def test_without_redis_the_nightly_cleanup_runs_when_due(app, out_of_window_conv
             datetime(2026, 3, 14, 3, 17, tzinfo=timezone.utc),
         )
     with time_machine.travel(datetime(2026, 3, 14, 3, 16, 59, tzinfo=timezone.utc), tick=False), app.app_context():
-        jobs.enqueue(jobs.run_due_jobs)
+        jobqueue.enqueue("run_due_jobs")
     assert conversions(app) == 1
     with time_machine.travel(datetime(2026, 3, 14, 3, 18, tzinfo=timezone.utc), tick=False), app.app_context():
-        jobs.enqueue(jobs.run_due_jobs)
+        jobqueue.enqueue("run_due_jobs")
     assert conversions(app) == 0
     with app.app_context():
         (waiting,) = db.session.scalars(select(PendingJob)).all()
@@ -160,7 +160,7 @@ def test_redis_down_at_enqueue_keeps_the_job_until_redis_is_back(
     down = make_app(REDIS_URL=REDIS_DOWN)
     nightly = pending(down)  # the no-Redis app's nightly cleanup, due tomorrow
     with down.app_context():
-        assert jobs.enqueue(jobs.cleanup_all_creators) == "pending"
+        assert jobqueue.enqueue("cleanup_all_creators") == "pending"
         jobs.run_due_jobs()  # still down: the sweep leaves it where it is
     assert pending(down) == [*nightly, "cleanup_all_creators"]
 
@@ -174,4 +174,4 @@ def test_redis_down_at_enqueue_keeps_the_job_until_redis_is_back(
 
 def test_only_declared_jobs_can_be_enqueued(app):
     with app.app_context(), pytest.raises(ValueError):
-        jobs.enqueue(print)
+        jobqueue.enqueue("print")

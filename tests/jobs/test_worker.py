@@ -1,4 +1,4 @@
-"""The Procfile's worker class (jobs.AppWorker): jobs run in the worker process, not a fork each, so
+"""The Procfile's worker class (jobqueue.AppWorker): jobs run in the worker process, not a fork each, so
 these tests check what the fork used to guarantee. Real Redis, a real queue, the real worker run
 in this process with `work(burst=True)`, and a real HTTP server as the webhook destination.
 """
@@ -13,6 +13,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import create_engine, func, select, text, update
 
 from linktrack import jobs
+from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.models import User
 from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
@@ -27,8 +28,8 @@ kept_objects: list = []
 
 def work(app, redis_client, **kwargs) -> None:
     """The Procfile's worker class, in this process, until the queue is empty."""
-    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
-    jobs.AppWorker([queue], connection=redis_client, app=app).work(burst=True, **kwargs)
+    queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
+    jobqueue.AppWorker([queue], connection=redis_client, app=app).work(burst=True, **kwargs)
 
 
 def deliveries(app) -> int:
@@ -66,18 +67,18 @@ def drop_my_connection() -> None:
 
 @pytest.fixture
 def failing_job(monkeypatch):
-    """break_the_session declared as a job, so jobs.enqueue() queues it as it queues the real ones."""
+    """break_the_session declared as a job, so queue.enqueue() queues it as it queues the real ones."""
     attempts.clear()
-    declared = jobs.job(break_the_session)
+    declared = jobqueue.job(break_the_session)
     monkeypatch.setattr(jobs, "break_the_session", declared, raising=False)
     yield declared
-    jobs.JOBS.pop("break_the_session", None)
+    jobqueue.JOBS.pop("break_the_session", None)
 
 
 def test_each_job_runs_in_an_app_context_of_its_own_and_its_session_is_removed(app, redis_client, creator):
     creator()
     seen_sessions.clear()
-    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+    queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
     for _ in range(2):
         queue.enqueue(remember_session)
     with app.app_context():
@@ -98,7 +99,7 @@ def test_the_next_job_sees_what_was_committed_since_the_last_one(redis_client, h
     client = app.test_client()
     tracking_id = click_from_youtube(client, link["short_code"])
     conversion(client, link, tracking_id, event_id="order-1")  # queues its fan-out
-    Queue(jobs.QUEUE_NAME, connection=redis_client).enqueue(creator_stops_sending_purchases)
+    Queue(jobqueue.QUEUE_NAME, connection=redis_client).enqueue(creator_stops_sending_purchases)
     conversion(client, link, tracking_id, event_id="order-2")
     kept_objects.clear()
     work(app, redis_client)  # fan-out 1, the creator's change, fan-out 2, then delivery 1
@@ -120,14 +121,14 @@ def test_a_failing_job_is_retried_per_retry_intervals_and_leaves_the_next_job_a_
     with time_machine.travel(start, tick=False):
         tracking_id = click_from_youtube(client, link["short_code"])
         with app.app_context():
-            assert jobs.enqueue(failing_job) == "queued"
+            assert jobqueue.enqueue("break_the_session") == "queued"
         conversion(client, link, tracking_id)  # its forwarding is queued behind the failing job
         work(app, redis_client)
     assert len(httpserver.log) == 1  # it ran right after the failure, and delivered
 
-    scheduled = ScheduledJobRegistry(jobs.QUEUE_NAME, connection=redis_client)
+    scheduled = ScheduledJobRegistry(jobqueue.QUEUE_NAME, connection=redis_client)
     due = start
-    for interval in jobs.RETRY_INTERVALS:
+    for interval in jobqueue.RETRY_INTERVALS:
         (job_id,) = scheduled.get_job_ids()
         due += timedelta(seconds=interval)
         assert scheduled.get_scheduled_time(job_id) == due
@@ -136,7 +137,7 @@ def test_a_failing_job_is_retried_per_retry_intervals_and_leaves_the_next_job_a_
     assert attempts == [start, start + timedelta(seconds=30), start + timedelta(seconds=150), due]
     assert due == start + timedelta(seconds=750)
     assert scheduled.get_job_ids() == []
-    assert len(FailedJobRegistry(jobs.QUEUE_NAME, connection=redis_client).get_job_ids()) == 1
+    assert len(FailedJobRegistry(jobqueue.QUEUE_NAME, connection=redis_client).get_job_ids()) == 1
 
 
 @pytest.mark.postgresql  # a database server whose connections can be killed
@@ -150,7 +151,7 @@ def test_a_dead_database_connection_does_not_fail_the_next_job(
     _, app, link = redis_setup
     client = app.test_client()
     tracking_id = click_from_youtube(client, link["short_code"])
-    queue = Queue(jobs.QUEUE_NAME, connection=redis_client)
+    queue = Queue(jobqueue.QUEUE_NAME, connection=redis_client)
 
     conversion(client, link, tracking_id, event_id="order-1")
     work(app, redis_client)
