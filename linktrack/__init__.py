@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import dialect
 from .config import Config, debug_mode, dev_secret_key
 
 __all__ = ["create_app"]
@@ -92,7 +93,8 @@ def _finish_config(app: Flask) -> None:
     """Fill the defaults that depend on the instance path or the run mode."""
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "linktrack.db")
+        database_file = os.path.join(app.instance_path, "linktrack.db")
+        app.config["SQLALCHEMY_DATABASE_URI"] = dialect.file_database_url(database_file)
     if not app.config.get("SECRET_KEY"):
         if not (debug_mode() or app.config["TESTING"]):
             raise RuntimeError(
@@ -106,18 +108,11 @@ def _finish_config(app: Flask) -> None:
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # SQLite has no server to ping; pre-ping only costs a query per checkout there.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            k: v for k, v in app.config["SQLALCHEMY_ENGINE_OPTIONS"].items() if k != "pool_pre_ping"
-        }
-    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # libpq waits for an unreachable or hung server as long as TCP does (minutes): bound it, so
-        # the request answers 503 instead of holding a web worker (errors.py).
-        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-        timeout = app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"]
-        options["connect_args"] = {"connect_timeout": timeout, **options.get("connect_args", {})}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dialect.engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
+    )
 
 
 def _register_extensions(app: Flask) -> None:

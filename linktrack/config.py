@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .dialect import normalise_database_url  # also imported from here by tests and bench
+
 
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
@@ -14,14 +16,6 @@ def _bool(value: str | None, default: bool) -> bool:
 def debug_mode(environ=os.environ) -> bool:
     """FLASK_DEBUG is on: a developer's machine (`make run`), served over plain http."""
     return _bool(environ.get("FLASK_DEBUG"), False)
-
-
-def normalise_database_url(url: str) -> str:
-    """Accept the `postgres://` URLs that hosting platforms hand out and use psycopg 3."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 def dev_secret_key(instance_path: str) -> str:

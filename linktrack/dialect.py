@@ -1,15 +1,26 @@
 """The only module that knows SQLite from PostgreSQL.
 
-Everything else asks here for the SQL that differs between the two (an upsert, a UTC day, whole
-days between two timestamps) or whether a connection speaks PostgreSQL, so a branch on the
+Everything else asks here for what differs between the two (an upsert, a UTC day, whole days
+between two timestamps, a list parameter, the engine options, which driver errors mean "not now",
+how a read-then-write runs exactly) or whether a connection speaks PostgreSQL, so a branch on the
 database is written once and read in one place.
 """
 
-from sqlalchemy import Integer, cast, func
+import sqlite3
+from collections.abc import Callable
+
+from sqlalchemy import Date, Integer, Numeric, Text, bindparam, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 POSTGRESQL = "postgresql"
 SQLITE = "sqlite"
+
+# PostgreSQL error classes that mean "not now" rather than "not this": connection exception,
+# transaction rollback (deadlock, serialization), insufficient resources, operator intervention
+# (shutting down, starting up, query cancelled).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+_UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
 
 
 def name_of(bind) -> str:
@@ -31,9 +42,79 @@ def is_postgresql_url(url: str) -> bool:
     return url.startswith(POSTGRESQL)
 
 
+# Configuration and connections.
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the `postgres://` URLs that hosting platforms hand out and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def file_database_url(path: str) -> str:
+    """The URL of the embedded default: a SQLite file at `path`."""
+    return "sqlite:///" + path
+
+
+def engine_options(url: str, options: dict, connect_timeout: float) -> dict:
+    """SQLALCHEMY_ENGINE_OPTIONS fitted to the database `url` names.
+
+    SQLite has no server to ping: pre-ping would only cost a query per checkout there. libpq waits
+    for an unreachable or hung PostgreSQL server as long as TCP does (minutes): the connect is
+    bounded by `connect_timeout` seconds, so the request answers 503 instead of holding a web
+    worker (errors.py). An explicit connect_args entry wins.
+    """
+    if is_sqlite_url(url):
+        return {name: value for name, value in options.items() if name != "pool_pre_ping"}
+    if is_postgresql_url(url):
+        return {**options, "connect_args": {"connect_timeout": connect_timeout, **options.get("connect_args", {})}}
+    return options
+
+
+def prepare_connection(dbapi_connection, _record) -> None:
+    """A new DBAPI connection's settings (an Engine "connect" listener, extensions.py): SQLite
+    ignores ON DELETE CASCADE unless each connection asks for it."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def is_unavailable_error(driver_error) -> bool:
+    """Whether a driver's OperationalError (`exc.orig`) means "not now" (busy, locked, unreachable,
+    shutting down, deadlock) rather than "not this" (a bad query, a missing table).
+
+    psycopg gives no SQLSTATE when the server could not be reached at all: that is "not now" too.
+    """
+    sqlite_error = getattr(driver_error, "sqlite_errorname", None)
+    if sqlite_error is not None:
+        return sqlite_error.startswith(_UNAVAILABLE_SQLITE_ERRORS)
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    return not sqlstate or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
+# SQL that is spelled differently.
+
+
 def insert(table, dialect_name: str):
     """An INSERT for `table` that can take ON CONFLICT (both databases spell it the same)."""
     return (postgresql.insert if dialect_name == POSTGRESQL else sqlite.insert)(table)
+
+
+def utc_day(column, dialect_name: str):
+    """The UTC calendar day of a timestamp column, read back as a date on both databases."""
+    if dialect_name == POSTGRESQL:
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column, type_=Date)  # SQLite keeps UTC timestamps without a zone (models.UTCDateTime)
+
+
+def first_of_month(day_column, dialect_name: str):
+    """The first day of a Date column's month."""
+    if dialect_name == POSTGRESQL:
+        return cast(func.date_trunc("month", day_column), Date)
+    return func.date(day_column, "start of month", type_=Date)
 
 
 def whole_units_between(start, end, unit_seconds: int, dialect_name: str):
@@ -46,3 +127,85 @@ def whole_units_between(start, end, unit_seconds: int, dialect_name: str):
         return cast(func.floor(func.extract("epoch", end - start) / unit_seconds), Integer)
     milliseconds = cast(func.round((func.julianday(end) - func.julianday(start)) * 86_400_000), Integer)
     return milliseconds // (unit_seconds * 1000)
+
+
+def text_after(column, separator: str, dialect_name: str):
+    """What follows the first `separator` in a text column (meaningless when there is none: the
+    caller checks for it first)."""
+    if dialect_name == POSTGRESQL:
+        return func.split_part(column, separator, 2)
+    return func.substr(column, func.instr(column, separator) + len(separator))
+
+
+def in_list_parameter(column, name: str, dialect_name: str):
+    """`column` IN the list bound as parameter `name`, as SQL text that is the same whatever the
+    list's length: on PostgreSQL one array parameter (= ANY), so psycopg can prepare the statement;
+    SQLite expands the list when the statement runs."""
+    if dialect_name == POSTGRESQL:
+        return column == func.any(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def skip_locked(query, dialect_name: str):
+    """`query` taking row locks and skipping rows another transaction holds. SQLite has one writer
+    at a time, so no other transaction holds any: the query stays as it is."""
+    if dialect_name == POSTGRESQL:
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def lock_order(columns, dialect_name: str) -> list:
+    """ORDER BY terms that take row locks in the order of the columns' text (byte order, as Python
+    sorts str), the order every writer locks in, so two transactions never deadlock. SQLite locks
+    the whole database, not rows: no order is needed."""
+    if dialect_name == POSTGRESQL:
+        return [cast(column, Text).collate("C") for column in columns]
+    return []
+
+
+def money(column, value):
+    """`value` rounded to cents when `column` holds money: SQLite computes Numeric as floats, so
+    a sum can differ from zero by 1e-14. Both databases get the same SQL."""
+    return func.round(value, 2) if isinstance(column.type, Numeric) else value
+
+
+# Transactions.
+
+
+def snapshot_then_write(
+    connection: Connection,
+    lock_key: int,
+    setup: Callable[[Connection], None],
+    read: Callable[[Connection], None],
+    write: Callable[[Connection], None],
+) -> None:
+    """Run `setup`, then `read` in one snapshot, then `write`, one run per `lock_key` at a time,
+    such that what `write` adds commutes with whatever other writers commit in between.
+
+    PostgreSQL: an advisory lock on `lock_key` is taken (with `setup`) before the snapshot and
+    held by the session until the connection closes (the caller detaches it from the pool); the
+    snapshot is a READ ONLY REPEATABLE READ transaction (it neither waits for writers nor fails),
+    the write a READ COMMITTED one. SQLite, one writer at a time: one transaction holding the write
+    lock from its first statement (BEGIN IMMEDIATE), so nothing commits in between.
+    """
+    if not is_postgresql(connection):
+        with connection.begin():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            setup(connection)
+            read(connection)
+            write(connection)
+        return
+    with connection.begin():
+        connection.execute(select(func.pg_advisory_lock(lock_key)))
+        setup(connection)
+    with connection.begin():
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        read(connection)
+    with connection.begin():
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        write(connection)
+
+
+def inserts_in_cte(dialect_name: str) -> bool:
+    """Whether an INSERT ... RETURNING can stand in a WITH for another statement to read (SQLite: no)."""
+    return dialect_name == POSTGRESQL

@@ -11,6 +11,8 @@ from flask import Flask, current_app, g, jsonify, make_response, render_template
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from . import dialect
+
 log = logging.getLogger(__name__)
 
 # Default machine-readable codes for HTTP errors raised without an ApiError.
@@ -32,13 +34,6 @@ _STATUS_CODES = {
 RETRY_AFTER_SECONDS = 30  # what a 503 asks clients to wait: a PostgreSQL restart or failover takes about that
 
 
-# PostgreSQL error classes that mean "not now" rather than "not this": connection exception,
-# transaction rollback (deadlock, serialization), insufficient resources, operator intervention
-# (shutting down, starting up, query cancelled).
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
-_UNAVAILABLE_SQLITE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
-
-
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database cannot be used right now (unreachable, starting up, shutting
     down, connection dropped, deadlock, locked), as opposed to a bad query, a missing table or a
@@ -49,11 +44,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return True
     if not isinstance(exc, OperationalError):
         return False
-    sqlite_error = getattr(exc.orig, "sqlite_errorname", None)
-    if sqlite_error is not None:
-        return sqlite_error.startswith(_UNAVAILABLE_SQLITE_ERRORS)
-    sqlstate = getattr(exc.orig, "sqlstate", None)  # none when the server could not be reached at all
-    return not sqlstate or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return dialect.is_unavailable_error(exc.orig)
 
 
 class DatabaseUnavailable(ServiceUnavailable):

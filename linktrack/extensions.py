@@ -1,7 +1,5 @@
 """Every Flask extension lives here, created unbound and registered by create_app()."""
 
-import sqlite3
-
 from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -13,6 +11,8 @@ from redis import Redis
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from . import dialect
 
 
 class Base(DeclarativeBase):
@@ -28,13 +28,8 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
-    """SQLite ignores ON DELETE CASCADE unless each connection asks for it."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+# Every new connection gets the settings its database needs (SQLite: foreign keys on).
+event.listen(Engine, "connect", dialect.prepare_connection)
 
 
 def redis_connection() -> Redis | None:
