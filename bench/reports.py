@@ -404,7 +404,7 @@ def plan_history(shape: Shape, user_id: int, now: datetime, rng: random.Random, 
 
 
 def load_database(url: str, shapes: list[Shape], now: datetime, seed: int) -> None:
-    from linktrack.counting.counters import recount_daily_stats
+    from linktrack.counting.recount import recount_daily_stats
     from linktrack.extensions import db
     from linktrack.models import User
 
@@ -481,7 +481,7 @@ def bring_up_to_date(url: str) -> None:
     """For --skip-load: run migrations newer than the load; if any ran, rebuild the aggregates they may add."""
     from flask_migrate import upgrade
 
-    from linktrack.counting.counters import recount_daily_stats
+    from linktrack.counting.recount import recount_daily_stats
     from linktrack.extensions import db
 
     app = bench_app(url)

@@ -68,7 +68,7 @@ def recount() -> None:
     """Rebuild every report aggregate from the raw clicks and conversions (after a migration adds one)."""
     import time
 
-    from .counting.counters import recount_daily_stats
+    from .counting.recount import recount_daily_stats
 
     started = time.perf_counter()
     recount_daily_stats()

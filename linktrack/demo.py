@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 
 from .auth.service import register_user
-from .counting.counters import recount_daily_stats
+from .counting.recount import recount_daily_stats
 from .extensions import db
 from .links.service import generate_short_code
 from .models import CampaignLink, ClickEvent, ConversionEvent, User, utcnow

@@ -191,14 +191,14 @@ def make_click(app):
     returns its tracking id as a string."""
 
     def make(link_id: str, **fields) -> str:
-        from linktrack.counting.counters import count_clicks
+        from linktrack.counting.counters import add_clicks
         from linktrack.models import ClickEvent
 
         with app.app_context():
             click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
             db.session.add(click)
             db.session.flush()
-            count_clicks(db.session.connection(), [click.tracking_id])
+            add_clicks(db.session.connection(), [click.tracking_id])
             db.session.commit()
             return str(click.tracking_id)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from linktrack.counting.counters import recount_daily_stats
+from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from tests.support.forms import form_post

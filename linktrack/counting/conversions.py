@@ -11,7 +11,7 @@ recorded but never counted (it was killed, or the database refused the batch).
 
 Reports may trail a conversion by that interval; nothing is lost or counted twice, because
 counting a conversion and deleting its UncountedConversion row commit together
-(counting/counters.count_conversions). Why a second and not the clicks' 0.1 s: a batch costs
+(counting/counters.add_conversions). Why a second and not the clicks' 0.1 s: a batch costs
 about as much CPU whatever its size (measured in bench/conversions.py, batches every 0.1 s took a
 quarter of a worker's CPU). With CONVERSION_COUNT_SECONDS 0 (the tests) each
 conversion is counted right after its commit, inside its request.
@@ -28,7 +28,7 @@ from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import utcnow
 from .buffer import ClickWriter, WriteLater
-from .counters import count_conversions
+from .counters import add_conversions
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def count_leftovers() -> int:
     counted = 0
     while True:
         with db.engine.begin() as connection:
-            batch = count_conversions(connection, recorded_before=utcnow() - LEFTOVER_AFTER, limit=LEFTOVER_BATCH)
+            batch = add_conversions(connection, recorded_before=utcnow() - LEFTOVER_AFTER, limit=LEFTOVER_BATCH)
         counted += batch
         if batch < LEFTOVER_BATCH:
             break
@@ -85,7 +85,7 @@ def count_leftovers() -> int:
 def _count(engine: Engine, rows: list[dict]) -> None:
     try:
         with engine.begin() as connection:
-            count_conversions(connection, [row["conversion_id"] for row in rows], limit=len(rows))
+            add_conversions(connection, [row["conversion_id"] for row in rows], limit=len(rows))
     except Exception as exc:
         if is_database_unavailable(exc):
             raise WriteLater(str(exc).splitlines()[0]) from exc

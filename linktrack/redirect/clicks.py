@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
 from ..counting.buffer import ClickWriter, WriteLater
-from ..counting.counters import count_clicks
+from ..counting.counters import add_clicks
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
@@ -234,7 +234,7 @@ def _insert(engine: Engine, params: list[dict]) -> None:
         try:
             with engine.begin() as connection:
                 connection.execute(INSERT_CLICK, params)
-                count_clicks(connection, [row["tracking_id"] for row in params])
+                add_clicks(connection, [row["tracking_id"] for row in params])
             return
         except OperationalError as exc:
             if attempt == TRANSIENT_RETRIES or not _is_transient(exc):

@@ -23,11 +23,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, delete, literal, or_, select, update
 
-from ..counting.counters import _whole_days_between, recount_daily_stats
+from .. import dialect
+from ..counting.recount import recount_daily_stats
 from ..extensions import db
 from ..models import CampaignLink, ClickEvent, ConversionEvent, User, UTCDateTime, utcnow
+from .rules import days_since_click_sql
 
 
 @dataclass
@@ -83,8 +85,7 @@ def _delete_conversions_in_batches(candidates, report: CleanupReport) -> int:
 
 
 def _remove_conversions_outside_window(report: CleanupReport, user_id: int | None) -> None:
-    dialect = db.session.get_bind().dialect.name
-    lag = _whole_days_between(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect)
+    lag = days_since_click_sql(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect.name_of(db.session))
     candidates = (
         select(ConversionEvent.id, ConversionEvent.campaign_link_id)
         .join(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
@@ -112,9 +113,9 @@ def _remove_conversions_past_retention(report: CleanupReport, user_id: int | Non
 
 def _clear_stale_idempotency_keys(report: CleanupReport, user_id: int | None, now: datetime) -> None:
     """event_id is cleared once `now >= clicked_at + window + 1 day + margin` (whole days, as the window rule)."""
-    dialect = db.session.get_bind().dialect.name
     margin = current_app.config["IDEMPOTENCY_KEY_MARGIN_DAYS"]
-    days_since = _whole_days_between(ClickEvent.clicked_at, literal(now, UTCDateTime()), dialect)
+    now_sql = literal(now, UTCDateTime())
+    days_since = days_since_click_sql(ClickEvent.clicked_at, now_sql, dialect.name_of(db.session))
     candidates = (
         select(ConversionEvent.id)
         .join(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
@@ -160,9 +161,7 @@ def _still_personal():
             referrer.is_not(None),
             or_(
                 ~referrer.contains("://"),
-                func.substr(referrer, func.instr(referrer, "://") + 3).contains("/")
-                if db.session.get_bind().dialect.name == "sqlite"
-                else func.split_part(referrer, "://", 2).contains("/"),
+                dialect.text_after(referrer, "://", dialect.name_of(db.session)).contains("/"),
                 referrer.contains("?"),
                 referrer.contains("#"),
                 referrer.contains("@"),

@@ -13,7 +13,7 @@ from linktrack import jobs
 from linktrack.counting.conversions import LEFTOVER_AFTER, conversion_counter, count_leftovers, flush_conversion_counts
 from linktrack.extensions import db
 from linktrack.models import LinkDailyStats, UncountedConversion
-from tests.counting.test_counters import SteppedRecount, clicks_on, recounted, snapshot
+from tests.support.counting import SteppedRecount, clicks_on, recounted, snapshot
 
 ORIGIN = "https://landing.example.com"  # what make_link allows
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -1,98 +1,26 @@
-"""The daily aggregates stay equal to a recount from the raw events, whichever way events arrive."""
+"""The writers' counts (click batches, conversion batches) equal a recount from the raw events,
+whichever way events arrive."""
 
-import queue
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 import time_machine
-from sqlalchemy import delete, event, func, select
 
-from linktrack.counting.conversions import flush_conversion_counts
-from linktrack.counting.counters import RECOUNT_LOCK, count_conversions, recount_daily_stats
 from linktrack.extensions import db
-from linktrack.models import (
-    CampaignLink,
-    ClickEvent,
-    ConversionEvent,
-    LinkDailyBreakdown,
-    LinkDailyLag,
-    LinkDailyStats,
-    LinkMonthlyStats,
-    UserDailyStats,
-)
+from linktrack.models import CampaignLink
 from linktrack.redirect.clicks import click_row, store_clicks
+from tests.support.counting import (
+    BOT,
+    DAY_ONE,
+    convert,
+    months_from_days,
+    recounted,
+    snapshot,
+    user_days_from_days,
+    visit,
+)
 from tests.support.redirect import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
-
-DAY_ONE = datetime(2026, 5, 4, 23, 59, 59, tzinfo=timezone.utc)  # one second before midnight UTC
-BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-ORIGIN = "https://academy.example.com"
-
-
-def counters(row, keys=("campaign_link_id", "day", "month")) -> dict:
-    return {
-        name: getattr(row, name) if not isinstance(getattr(row, name), Decimal) else Decimal(getattr(row, name))
-        for name in row.__table__.columns.keys()  # noqa: SIM118 (names, not columns)
-        if name not in keys
-    }
-
-
-def snapshot(app) -> dict:
-    """Every aggregate row, as comparable plain values."""
-    with app.app_context():
-        stats = {
-            (str(row.campaign_link_id), row.day): counters(row) for row in db.session.scalars(select(LinkDailyStats))
-        }
-        months = {
-            (str(row.campaign_link_id), row.month): counters(row)
-            for row in db.session.scalars(select(LinkMonthlyStats))
-        }
-        user_days = {
-            (row.user_id, row.day): counters(row, keys=("user_id", "day"))
-            for row in db.session.scalars(select(UserDailyStats))
-        }
-        lags = {
-            (str(row.campaign_link_id), row.day, row.days_since_click): row.conversions
-            for row in db.session.scalars(select(LinkDailyLag))
-        }
-        breakdowns = {
-            (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
-            for row in db.session.scalars(select(LinkDailyBreakdown))
-        }
-    return {"stats": stats, "months": months, "user_days": user_days, "lags": lags, "breakdowns": breakdowns}
-
-
-def recounted(app) -> dict:
-    with app.app_context():
-        recount_daily_stats()
-    return snapshot(app)
-
-
-def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET", referrer=None):
-    headers = {"User-Agent": user_agent} | ({"Referer": referrer} if referrer else {})
-    response = client.open(f"/{code}", method=method, headers=headers, environ_base={"REMOTE_ADDR": ip})
-    assert response.status_code == 302
-    query = dict(part.split("=", 1) for part in response.headers["Location"].split("?", 1)[1].split("&"))
-    return query["ct_tracking_id"]
-
-
-def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None):
-    body = {"tracking_id": tracking_id, "campaign_link_id": str(link_id), "event_type": event_type}
-    if revenue is not None:
-        body["revenue_amount"] = revenue
-    if event_id:
-        body["event_id"] = event_id
-    response = client.post("/api/conversions", json=body, headers={"Origin": ORIGIN})
-    assert response.status_code in (200, 201), response.get_json()
-    return response
-
-
-@pytest.fixture
-def owner(creator):
-    return creator()[0]
 
 
 def test_clicks_and_conversions_through_the_real_paths_match_a_recount(app, client, owner):
@@ -164,28 +92,6 @@ def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
     assert live == recounted(app)
 
 
-def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app, client, owner):
-    link = create_link(app, owner)
-    with time_machine.travel(DAY_ONE, tick=False):
-        tracking = visit(client, link["short_code"])
-        convert(client, link["id"], tracking, "purchase", 20)
-    with app.app_context():
-        db.session.execute(delete(ConversionEvent))
-        db.session.commit()
-        recount_daily_stats([link["id"]])
-    after = snapshot(app)
-    assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["purchase_count"] == 0
-    assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["clicks"] == 1
-    assert after["lags"] == {}
-    assert after["user_days"] == user_days_from_days(after["stats"])  # a partial recount rebuilds the creator's days
-    assert after["breakdowns"][(str(link["id"]), date(2026, 5, 4), "device", "desktop")] == (owner, 1)
-    with app.app_context():
-        db.session.delete(db.session.get(CampaignLink, link["id"]))  # links are archived, never deleted, in the app
-        db.session.commit()
-        recount_daily_stats()  # so the creator's days need the recount the link's own rows do not
-    assert snapshot(app) == {"stats": {}, "months": {}, "user_days": {}, "lags": {}, "breakdowns": {}}
-
-
 def test_demo_data_arrives_with_its_aggregates(app):
     from linktrack.demo import load_demo_data
 
@@ -230,7 +136,8 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
     assert live == recounted(app)
 
     # The link page shows sites without "www." (YouTube's two spellings fold into one line).
-    from linktrack.reports.queries import NO_REFERRER, DateRange, link_report
+    from linktrack.reports.queries import NO_REFERRER, link_report
+    from linktrack.reports.ranges import DateRange
 
     with app.app_context():
         report = link_report(db.session.get(CampaignLink, link["id"]), DateRange(day, next_day))
@@ -241,26 +148,6 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         ("t.co", 1),
     ]
     assert sum(share.count for share in report.devices) == sum(share.count for share in report.browsers) == 6
-
-
-def user_days_from_days(stats: dict) -> dict:
-    """The daily rows summed per creator and day, as the creator's rows must be."""
-    days: dict = {}
-    for (_, day), row in stats.items():
-        total = days.setdefault((row["user_id"], day), dict.fromkeys((name for name in row if name != "user_id"), 0))
-        for name in total:
-            total[name] += row[name]
-    return days
-
-
-def months_from_days(stats: dict) -> dict:
-    """The daily rows summed per link and month, as the monthly rows must be."""
-    months: dict = {}
-    for (link_id, day), row in stats.items():
-        month = months.setdefault((link_id, day.replace(day=1)), dict.fromkeys(row, 0))
-        for name, value in row.items():
-            month[name] = value if name == "user_id" else month[name] + value
-    return months
 
 
 def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app, client, owner):
@@ -293,182 +180,3 @@ def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app
     assert live["months"] == months_from_days(live["stats"])
     assert live["user_days"] == user_days_from_days(live["stats"])
     assert live == recounted(app)
-
-
-def test_flask_recount_rebuilds_every_aggregate(app, client, owner):
-    link = create_link(app, owner)
-    with time_machine.travel(DAY_ONE, tick=False):
-        tracking = visit(client, link["short_code"], referrer="https://www.youtube.com/")
-        convert(client, link["id"], tracking, "purchase", 20)
-    live = snapshot(app)
-    with app.app_context():
-        for table in (LinkDailyStats, LinkMonthlyStats, UserDailyStats, LinkDailyLag, LinkDailyBreakdown):
-            db.session.execute(delete(table))
-        db.session.commit()
-    result = app.test_cli_runner().invoke(args=["recount"])
-    assert result.exit_code == 0, result.output
-    assert "Report aggregates rebuilt" in result.output
-    assert snapshot(app) == live
-
-
-# ---- a recount while clicks and conversions keep arriving ---------------------------------------
-
-WAIT = 10  # seconds a step may take before the test fails instead of hanging
-
-
-class SteppedRecount:
-    """recount_daily_stats() in a thread that stops before each of its SQL statements until the test
-    asks for the next one (a before_cursor_execute listener waiting on a queue): the test writes
-    between any two statements, in a known order, without sleeping."""
-
-    DONE = object()
-
-    def __init__(self, app, link_ids=None):
-        self.app, self.link_ids = app, link_ids
-        self.arrived: queue.Queue = queue.Queue()
-        self.go: queue.Queue = queue.Queue()
-        self.free = False  # set when the test is done stepping: the rest runs straight through
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="stepped-recount", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            with self.app.app_context():
-                recount_daily_stats(self.link_ids)
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-        finally:
-            self.arrived.put(self.DONE)
-
-    def _before(self, _connection, _cursor, statement, *_args) -> None:
-        if threading.current_thread() is self.thread and not self.free:
-            self.arrived.put(statement)
-            self.go.get(timeout=WAIT)
-
-    def statements(self):
-        """Each statement the recount is about to run; it runs when the next one is asked for."""
-        while (statement := self.arrived.get(timeout=WAIT)) is not self.DONE:
-            yield statement
-            self.go.put(True)
-
-    def __enter__(self) -> "SteppedRecount":
-        with self.app.app_context():
-            self.engine = db.engine
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.free = True
-        self.go.put(True)
-        self.thread.join(WAIT)
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        assert not self.thread.is_alive(), "the recount did not finish"
-
-
-def clicks_on(app, link_id, clicked_at: datetime, count: int = 1, agent: str = CHROME_WINDOWS) -> list[str]:
-    """`count` clicks from different people, written as one batch by the click writer's path."""
-    with app.app_context():
-        rows = [
-            click_row(link_id, uuid.uuid4(), f"198.51.100.{n}", agent, "https://www.youtube.com/", clicked_at)
-            for n in range(count)
-        ]
-        store_clicks(db.engine, rows)
-    return [str(row["tracking_id"]) for row in rows]
-
-
-def uncounted_events_on(app, link_id, clicked_at: datetime) -> None:
-    """A click and its purchase stored raw, without their counts (as a bulk load or a lost update
-    leaves them): a recount has rows to correct."""
-    with app.app_context():
-        click = ClickEvent(campaign_link_id=link_id, clicked_at=clicked_at, device_type="mobile", browser="Safari")
-        db.session.add(click)
-        db.session.flush()
-        db.session.add(
-            ConversionEvent(
-                tracking_id=click.tracking_id,
-                campaign_link_id=link_id,
-                event_type="purchase",
-                revenue_amount=Decimal("12.50"),
-                converted_at=clicked_at + timedelta(hours=2),
-            )
-        )
-        db.session.commit()
-
-
-def raw_totals(app) -> tuple[int, int]:
-    with app.app_context():
-        clicks = db.session.scalar(select(func.count()).select_from(ClickEvent).where(~ClickEvent.is_bot))
-        return clicks, db.session.scalar(select(func.count()).select_from(ConversionEvent))
-
-
-@pytest.mark.postgresql
-def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_statements(make_app, creator):
-    """Before every statement of a recount: a click batch (a day that has counts, and a day that has
-    none yet), a conversion and a count batch all commit. None of them waits for the recount, and
-    afterwards every total equals a fresh recount's, with each click and conversion counted once."""
-    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # conversions are counted when the test flushes them
-    client = app.test_client()
-    live = create_link(app, creator()[0])["id"]
-    drifted = create_link(app, creator()[0])["id"]  # another creator's link, with counts to correct
-    now = datetime(2026, 6, 3, 12, 0, tzinfo=timezone.utc)
-    uncounted_events_on(app, drifted, now - timedelta(days=3))
-    waiting = clicks_on(app, live, now - timedelta(hours=1), count=2)
-
-    def traffic(number: int) -> None:
-        nonlocal waiting
-        with app.app_context():
-            with db.engine.begin() as connection:
-                count_conversions(connection)  # a count batch: the conversion of the step before
-            # Left uncounted until then (the app's own counter would count it in an hour).
-            convert(client, live, waiting.pop(), "purchase", "10.00", event_id=f"order-{number}")
-            waiting += clicks_on(app, live, now - timedelta(hours=1))  # a day with counts
-            clicks_on(app, live, now - timedelta(days=1 + number % 40))  # often a day (or month) without
-
-    steps = []
-    with (
-        time_machine.travel(now, tick=False),
-        ThreadPoolExecutor(1) as writer,
-        SteppedRecount(app) as recount,
-    ):
-        for number, statement in enumerate(recount.statements()):
-            steps.append(statement)
-            try:
-                writer.submit(traffic, number).result(timeout=WAIT)
-            except TimeoutError:
-                pytest.fail(f"a click or count batch waited for the recount before: {statement}")
-    assert recount.error is None, recount.error
-    assert len(steps) > 5
-    with app.app_context():
-        flush_conversion_counts()
-
-    totals = snapshot(app)
-    clicks, conversions = raw_totals(app)
-    assert sum(row["clicks"] for row in totals["stats"].values()) == clicks
-    assert sum(row["purchase_count"] for row in totals["stats"].values()) == conversions == len(steps) + 1
-    assert sum(row["clicks"] for row in totals["user_days"].values()) == clicks
-    assert totals["months"] == months_from_days(totals["stats"])
-    assert totals["user_days"] == user_days_from_days(totals["stats"])
-    assert totals == recounted(app)
-
-
-@pytest.mark.postgresql
-def test_a_second_recount_waits_for_the_first_rather_than_add_the_same_drift_again(app, owner):
-    link = create_link(app, owner)
-    morning = DAY_ONE.replace(hour=9)
-    uncounted_events_on(app, link["id"], morning)  # a drift both recounts measure
-    with SteppedRecount(app) as first:
-        statements = first.statements()
-        while "INSERT INTO link_daily_stats" not in next(statements):
-            pass  # measured, about to add its drift
-        with app.app_context(), db.engine.connect() as other:
-            assert other.scalar(select(func.pg_try_advisory_lock(RECOUNT_LOCK))) is False
-        second = threading.Thread(target=recounted, args=(app,))
-        second.start()  # waits for the first's lock, then measures after its correction
-        for _ in statements:
-            pass
-    second.join(WAIT)
-    assert first.error is None and not second.is_alive()
-    totals = snapshot(app)
-    assert totals["stats"][(str(link["id"]), morning.date())]["purchase_count"] == 1
-    assert totals == recounted(app)

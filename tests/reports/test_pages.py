@@ -418,7 +418,7 @@ def test_the_page_links_to_the_csv_of_what_it_shows(alice):
 
 
 def test_a_csv_never_hands_a_spreadsheet_a_formula(app, alice, shop):
-    from linktrack.counting.counters import recount_daily_stats
+    from linktrack.counting.recount import recount_daily_stats
     from linktrack.extensions import db
     from tests.support.reports import add_click, add_link
 

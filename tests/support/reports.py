@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from html.parser import HTMLParser
 
-from linktrack.counting.counters import recount_daily_stats
+from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent
 from tests.support.pages import elements

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from linktrack.extensions import db
 from linktrack.models import ClickEvent, ConversionEvent
 from linktrack.tracking.cleanup import referrer_origin
-from tests.counting.test_counters import convert, recounted, snapshot
+from tests.support.counting import convert, recounted, snapshot
 from tests.support.forms import form_post
 from tests.support.redirect import CHROME_WINDOWS, create_link, update_link
 
