@@ -120,13 +120,16 @@ def first_of_month(day_column, dialect_name: str):
 def whole_units_between(start, end, unit_seconds: int, dialect_name: str):
     """floor((end - start) / unit_seconds) in SQL, as an integer.
 
-    SQLite counts whole milliseconds first: a float difference of julian days can land a hair
-    under a whole day.
+    SQLite counts whole milliseconds first (a float difference of julian days can land a hair
+    under a whole day), then floors by hand: its integer division truncates toward zero, which
+    made a conversion one second before its click (clock skew) day 0 instead of day -1.
     """
     if dialect_name == POSTGRESQL:
         return cast(func.floor(func.extract("epoch", end - start) / unit_seconds), Integer)
     milliseconds = cast(func.round((func.julianday(end) - func.julianday(start)) * 86_400_000), Integer)
-    return milliseconds // (unit_seconds * 1000)
+    unit = unit_seconds * 1000
+    remainder = (milliseconds % unit + unit) % unit  # in [0, unit) whatever the sign
+    return (milliseconds - remainder) // unit  # exact: the remainder is gone
 
 
 def text_after(column, separator: str, dialect_name: str):

@@ -72,7 +72,7 @@ def _job_context():
 class AppWorker(SimpleWorker):
     """`rq worker --worker-class linktrack.queue.AppWorker` (Procfile): runs each job in the worker
     process. rq's default Worker forked a process per job, which cost 90-170 ms a job (4-10 jobs/s
-    against 70-90 now: bench/jobs.py; how many workers to run: README, Background jobs).
+    against 70-90 now: bench/jobs.py; how many workers to run: docs/operations.md).
     What the fork gave, kept here:
     - a clean slate per job: each job runs in an app context of its own, whose SQLAlchemy session
       is removed when it ends (Flask-SQLAlchemy's teardown), so a failed job's transaction is rolled

@@ -14,7 +14,6 @@ failed before anything was committed: Flask answers it, with a 503 if the databa
 """
 
 import io
-import json
 import logging
 from contextlib import nullcontext
 
@@ -24,14 +23,16 @@ from werkzeug.http import HTTP_STATUS_CODES
 from ..errors import ApiError
 from ..extensions import db
 from ..web.api import loads_strict
-from ..web.security import API_HEADERS, HSTS_WHEN_HTTPS, is_https
+from ..web.security import api_headers, is_https
 from . import service
 from .ip_limit import IpLimit
-from .store import psycopg_store
+from .store import SessionStore, psycopg_store
+from .views import cors_headers
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/conversions"
+INTERNAL_ERROR = "The conversion was stored, but its answer failed; sending it again is safe."
 
 
 class ConversionFastPath:
@@ -49,29 +50,34 @@ class ConversionFastPath:
             return self.wsgi_app(environ, start_response)
         origin = environ.get("HTTP_ORIGIN")
         with self.app.app_context():
+            store = None
             try:
                 refusal = self._rate_limited(environ.get("REMOTE_ADDR") or "")
                 if refusal is not None:
                     raise refusal
-                with psycopg_store() if self._on_postgresql() else nullcontext() as store:
+                with psycopg_store() if self._on_postgresql() else nullcontext(SessionStore()) as store:
                     recorded = service.record_conversion(body, source="browser", origin=origin, store=store)
-                status, payload, extra = (201 if recorded.created else 200), service.conversion_json(recorded), []
+                    status, payload, extra = (201 if recorded.created else 200), service.conversion_json(recorded), []
             except ApiError as exc:
                 status, payload, extra = exc.status, exc.body(), exc.headers()
             except Exception:
-                db.session.rollback()  # nothing was committed: Flask answers it again, in its own way
-                environ["wsgi.input"] = io.BytesIO(environ["linktrack.body"])
-                return self.wsgi_app(environ, start_response)
-        data = json.dumps(payload, separators=(",", ":")).encode() + b"\n"
+                db.session.rollback()
+                if store is not None and store.committed:
+                    # Stored: Flask must not record it again. The tracker retries a 500, and its
+                    # event_id (or the visitor's repeat) makes that retry a replay.
+                    log.exception("conversion stored, its answer failed")
+                    status, payload, extra = 500, ApiError(500, "internal_error", INTERNAL_ERROR).body(), []
+                else:  # nothing was committed: Flask answers it again, in its own way
+                    environ["wsgi.input"] = io.BytesIO(environ["linktrack.body"])
+                    return self.wsgi_app(environ, start_response)
+            data = self.app.json.dumps(payload, separators=(",", ":")).encode() + b"\n"  # as jsonify writes it
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),
-            *API_HEADERS,
-            *HSTS_WHEN_HTTPS[is_https(environ)],
+            *api_headers(is_https(environ)),
             *extra,
+            *cors_headers(origin),
         ]
-        if origin:
-            headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, '')}", headers)
         return [data]
 

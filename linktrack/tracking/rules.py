@@ -7,7 +7,7 @@ from here: `days_since_click = floor(seconds since the click / 86,400)`, accepte
 no daylight-saving change moves the edge. tests/tracking/test_rules.py runs the Python rule and
 the PostgreSQL statement at every edge and requires the same answers.
 
-No Flask and no database here: only values and SQL expressions built from the same constants.
+No database is read here: only values, and SQL expressions built from the same constants.
 """
 
 import math
@@ -40,19 +40,20 @@ def window_expires_at(clicked_at: datetime, window_days: int) -> datetime:
     return clicked_at + timedelta(seconds=(window_days + 1) * SECONDS_PER_DAY)
 
 
-def days_since_click_sql(clicked_at, now, dialect_name: str):
-    """days_since_click in SQL, for this database: the same floor of the same seconds."""
-    return dialect.whole_units_between(clicked_at, now, SECONDS_PER_DAY, dialect_name)
-
-
-def within_window_sql(clicked_at, window_days, now, dialect_name: str):
-    """within_window in SQL. The day length is written into the statement, not sent as a parameter."""
-    return days_since_click_sql(clicked_at, now, dialect_name) <= window_days
-
-
 def day_length_sql():
-    """SECONDS_PER_DAY as a literal of the statement (the fast path sends no constant as a parameter)."""
+    """SECONDS_PER_DAY as a literal of the statement, for statements that send no constant as a
+    parameter (the conversion fast path's)."""
     return literal_column(str(SECONDS_PER_DAY), Integer)
+
+
+def days_since_click_sql(clicked_at, now, dialect_name: str, day_length=SECONDS_PER_DAY):
+    """days_since_click in SQL, for this database: the same floor of the same seconds."""
+    return dialect.whole_units_between(clicked_at, now, day_length, dialect_name)
+
+
+def within_window_sql(clicked_at, window_days, now, dialect_name: str, day_length=SECONDS_PER_DAY):
+    """within_window in SQL, for this database."""
+    return days_since_click_sql(clicked_at, now, dialect_name, day_length) <= window_days
 
 
 def _invalid_revenue(message: str) -> ApiError:

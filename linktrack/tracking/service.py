@@ -1,19 +1,18 @@
 """Conversions: validation, the attribution window, idempotent recording (DESIGN.md §6).
 
-The rules are the seed's ConversionService, exactly: the click must exist and belong to
-the link; `days_since_click = floor((now - clicked_at) / 1 day)` must be <= the link's
-window; purchases need revenue > 0, enrollments may carry revenue > 0, signups with revenue
-are accepted with a warning; revenue has at most two decimals and above 10,000 is warned.
+The rules themselves (event types, revenue, the window) are in rules.py, written once; this
+module applies them to a request body and a click, and stores what they let in.
 """
 
 import functools
 import json
+import logging
 import math
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
@@ -26,13 +25,13 @@ from ..counting.conversions import count_later
 from ..errors import ApiError
 from ..extensions import db
 from ..forwarding.service import conversion_recorded
-from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, utcnow
+from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..web.formatting import money
+from .rules import EVENT_TYPES, check_revenue, days_since_click, parse_revenue, window_expires_at, within_window
 from .store import UNCOUNTED_PARAMS, PsycopgStore, SessionStore
 
-SECONDS_PER_DAY = 86_400
-REVENUE_WARNING_THRESHOLD = Decimal("10000")
-REVENUE_MAX = Decimal("99999999.99")  # Numeric(10, 2)
+log = logging.getLogger(__name__)
+
 EVENT_DATA_MAX_BYTES = 4_096
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
@@ -77,20 +76,6 @@ class RecordedConversion:
     created: bool  # False for an idempotent replay
 
 
-def days_since_click(clicked_at: datetime, now: datetime) -> int:
-    """Whole days since the click, floored: 30 days 23 hours is 30."""
-    return math.floor((now - clicked_at).total_seconds() / SECONDS_PER_DAY)
-
-
-def within_window(clicked_at: datetime, window_days: int, now: datetime) -> bool:
-    return days_since_click(clicked_at, now) <= window_days
-
-
-def window_expires_at(clicked_at: datetime, window_days: int) -> datetime:
-    """The first instant a conversion is refused: the start of day window_days + 1."""
-    return clicked_at + timedelta(days=window_days + 1)
-
-
 def _uuid(body: dict, name: str) -> uuid.UUID:
     value = body.get(name)
     if value is None or value == "":
@@ -101,30 +86,6 @@ def _uuid(body: dict, name: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise ApiError(400, f"invalid_{name}", f"'{name}' must be a UUID.", name) from None
-
-
-def parse_revenue(value) -> Decimal | None:
-    """A number or numeric string with at most two decimals; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a number.", "revenue_amount")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a number.", "revenue_amount") from None
-    if not amount.is_finite():
-        raise ApiError(400, "invalid_revenue", "'revenue_amount' must be a finite number.", "revenue_amount")
-    too_large = ApiError(422, "revenue_too_large", f"'revenue_amount' must be at most {REVENUE_MAX}.", "revenue_amount")
-    if abs(amount) >= REVENUE_MAX + 1:  # before quantize, which raises for 1e999999
-        raise too_large
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ApiError(
-            400, "invalid_revenue_precision", "'revenue_amount' has at most 2 decimal places.", "revenue_amount"
-        )
-    if abs(amount) > REVENUE_MAX:
-        raise too_large
-    return amount
 
 
 def validate_conversion(body: dict) -> ConversionRequest:
@@ -141,21 +102,7 @@ def validate_conversion(body: dict) -> ConversionRequest:
         )
 
     revenue = parse_revenue(body.get("revenue_amount"))
-    warnings: list[str] = []
-    if event_type == "purchase":
-        if revenue is None:
-            raise ApiError(422, "revenue_required", "Purchase events must include revenue_amount.", "revenue_amount")
-        if revenue <= 0:
-            raise ApiError(422, "revenue_not_positive", "Purchase revenue must be greater than 0.", "revenue_amount")
-    elif event_type == "course_enrollment":
-        if revenue is not None and revenue <= 0:
-            raise ApiError(
-                422, "revenue_not_positive", "Course enrollment revenue must be greater than 0.", "revenue_amount"
-            )
-    elif revenue is not None:
-        warnings.append("Newsletter signups typically do not have revenue; it was recorded as sent.")
-    if revenue is not None and revenue > REVENUE_WARNING_THRESHOLD:
-        warnings.append(f"Revenue above {REVENUE_WARNING_THRESHOLD:,} is unusual; please check the amount.")
+    warnings = check_revenue(event_type, revenue)
 
     currency = body.get("currency") or DEFAULT_CURRENCY
     if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency.upper()):
@@ -235,7 +182,7 @@ def record_conversion(
     `origin` (browser calls) must be one of the link's allowed origins. `owner_id` (server
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
     `store` runs the statements (store.py): the request's session unless the caller brings one.
-    The report counts are added after the commit, in batches (counts.py).
+    The report counts are added after the commit, in batches (counting/conversions.py).
     """
     request = validate_conversion(body)
     store = store or SessionStore()
@@ -254,21 +201,11 @@ def record_conversion(
         source=source,
         converted_at=now,
     )
-    if isinstance(store, PsycopgStore):
-        if owner_id is not None:
-            raise ValueError("PsycopgStore records browser conversions only: its statement checks no owner")
-        # One round trip: stored only if the rules below would let it in; they then explain a refusal.
-        row, stored = store.record_if_allowed(
-            {
-                **vars(conversion),
-                "origin": origin,
-                "limit_amount": limit.amount if limit else 2**31 - 1,
-                "recent_since": since,
-                "converted_on": now.date(),
-            }
-        )
-    else:
-        row, stored = store.click_context(request.tracking_id, request.event_type, since), None
+    # The store reads the click's context; PostgreSQL's fast path also stores the conversion in the
+    # same round trip when the rules below would let it in (they then explain a refusal).
+    row, stored = store.read_or_record(
+        vars(conversion), origin=origin, owner_id=owner_id, limit_amount=limit.amount if limit else None, since=since
+    )
     if row is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]))
@@ -290,7 +227,7 @@ def record_conversion(
         raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
 
     days = days_since_click(click.clicked_at, now)
-    if days > click.window_days:
+    if not within_window(click.clicked_at, click.window_days, now):
         # A replay of an event stored while the window was open still answers with it.
         if request.event_id and (existing := _stored(request.tracking_id, request.event_id)):
             return RecordedConversion(existing, click, days, [], created=False)
@@ -321,12 +258,21 @@ def record_conversion(
         store.rollback()
         return _replay(request, click, days)
     store.commit()
-    count_later(conversion.id)
-    if click.forwards:
-        conversion_recorded(conversion.id)  # after the commit; never raises
-    else:
-        queue.sweep_if_due_without_redis()
+    _after_commit(conversion.id, click.forwards)
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
+
+
+def _after_commit(conversion_id: uuid.UUID, forwards: bool) -> None:
+    """Count and forward a stored conversion. Never raises: the conversion is committed, so its
+    request must answer with it, and a caller that retried would record it again."""
+    try:
+        count_later(conversion_id)
+        if forwards:
+            conversion_recorded(conversion_id)
+        else:
+            queue.sweep_if_due_without_redis()
+    except Exception:  # the minute sweep counts and forwards what is left (jobs.run_due_jobs)
+        log.exception("conversion %s stored; counting or forwarding it now failed", conversion_id)
 
 
 def _replay(request: ConversionRequest, click: ClickContext, days: int) -> RecordedConversion:

@@ -14,7 +14,6 @@
 
 import functools
 import threading
-import uuid
 import weakref
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,32 +22,29 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Date,
     Integer,
-    Interval,
     String,
     Uuid,
     and_,
     bindparam,
-    cast,
     event,
     func,
-    literal_column,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
+from .. import dialect
+from ..dialect import POSTGRESQL
 from ..errors import ApiError
 from ..extensions import db
 from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
 from ..models.forwarding import ForwardingDestination
+from . import rules
 
-SECONDS_PER_DAY = 86_400
-# Constants written into the statement, not sent with every call as parameters. A day counts
-# 86,400 seconds, not a calendar day: in the session's time zone a day may have 23 or 25 hours.
-DAY_IN_SECONDS = literal_column(f"interval '{SECONDS_PER_DAY} seconds'", Interval)
-ONE = literal_column("1", Integer)
+# Constants are written into the statement, not sent with every call as parameters.
+NO_LIMIT = 2**31 - 1  # what the statement compares with when rate limits are off
 CONVERSIONS = ConversionEvent.__table__
 CONVERSION_COLUMNS = [column.name for column in CONVERSIONS.columns]
 UNCOUNTED = UncountedConversion.__table__
@@ -102,14 +98,13 @@ def insert_conversion(dialect_name: str):
     On PostgreSQL the UncountedConversion is inserted by the same statement, from the conversion
     it returns; elsewhere `insert_uncounted()` follows it.
     """
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     conversion = (
-        insert(CONVERSIONS)
+        dialect.insert(CONVERSIONS, dialect_name)
         .values({name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS})
         .on_conflict_do_nothing(index_elements=["tracking_id", "event_id"])
         .returning(CONVERSIONS.c.id)
     )
-    if dialect_name != "postgresql":
+    if not dialect.inserts_in_cte(dialect_name):
         return conversion
     stored = conversion.cte("stored")
     values = [bindparam(param, type_=UNCOUNTED.c[name].type) for name, param in UNCOUNTED_PARAMS.items()]
@@ -124,8 +119,8 @@ def insert_conversion(dialect_name: str):
 def record_if_allowed():
     """PostgreSQL, one statement: the click's context (as click_context_query), and the conversion
     and its UncountedConversion stored only if the rules let it in: the click belongs to
-    `campaign_link_id`, `origin` (when given) is allowed, `now` is before the window closes
-    (clicked_at + window + 1 days, which is floor(days) <= window), the visitor is under
+    `campaign_link_id`, `origin` (when given) is allowed, the click is within its window (the
+    same rules.within_window_sql the rules module gives, so one formula), the visitor is under
     `limit_amount` recent conversions, and the event id is new. Returns the context row and the
     stored id, or NULL: then the caller applies the same rules to the context, in Python, to say
     which one refused (service.record_conversion; those rules are the authority and are tested at
@@ -136,7 +131,7 @@ def record_if_allowed():
     allowed = and_(
         click.c.link_id == bindparam("campaign_link_id", type_=Uuid),
         or_(origin.is_(None), click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin))),
-        now < click.c.clicked_at + (click.c.window_days + ONE) * DAY_IN_SECONDS,
+        rules.within_window_sql(click.c.clicked_at, click.c.window_days, now, POSTGRESQL, rules.day_length_sql()),
         click.c.recent < bindparam("limit_amount", type_=Integer),
     )
     values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
@@ -147,9 +142,7 @@ def record_if_allowed():
         .returning(CONVERSIONS.c.id)
         .cte("stored")
     )
-    days = cast(
-        func.floor(func.extract("epoch", now - click.c.clicked_at) / literal_column(str(SECONDS_PER_DAY))), Integer
-    )
+    days = rules.days_since_click_sql(click.c.clicked_at, now, POSTGRESQL, rules.day_length_sql())
     uncounted = postgresql.insert(UNCOUNTED).from_select(
         UNCOUNTED_COLUMNS,
         select(
@@ -181,19 +174,26 @@ class SessionStore:
     def __init__(self):
         self.connection = db.session.connection()
         self.dialect_name = self.connection.dialect.name
+        self.committed = False  # whether this request's conversion is stored for good
 
-    def click_context(self, tracking_id: uuid.UUID, event_type: str, recent_since: datetime):
-        params = {"tracking_id": tracking_id, "event_type": event_type, "recent_since": recent_since}
-        return self.connection.execute(click_context_query(), params).first()
+    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime):
+        """(the click's context row or None, None): the rules are applied in Python, then `insert`."""
+        params = {
+            "tracking_id": conversion["tracking_id"],
+            "event_type": conversion["event_type"],
+            "recent_since": since,
+        }
+        return self.connection.execute(click_context_query(), {**params, "recent_since": since}).first(), None
 
     def insert(self, params: dict) -> bool:
         stored = self.connection.execute(insert_conversion(self.dialect_name), params).first()
-        if stored is not None and self.dialect_name != "postgresql":
+        if stored is not None and not dialect.inserts_in_cte(self.dialect_name):
             self.connection.execute(insert_uncounted(), params)
         return stored is not None
 
     def commit(self) -> None:
         db.session.commit()
+        self.committed = True
 
     def rollback(self) -> None:
         db.session.rollback()
@@ -203,18 +203,30 @@ class PsycopgStore:
     """A landing page's conversion on a psycopg connection in autocommit (PostgreSQL only): one
     statement, its own transaction (record_if_allowed)."""
 
-    dialect_name = "postgresql"
+    dialect_name = POSTGRESQL
 
     def __init__(self, connection):
         self.cursor = connection.cursor()  # one per connection, reused: it only runs record_if_allowed
+        self.committed = False  # whether the last statement stored a conversion (autocommit)
 
-    def record_if_allowed(self, params: dict):
+    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime):
         """(the click's context row or None, whether the conversion was stored): one round trip."""
+        if owner_id is not None:
+            raise ValueError("PsycopgStore records browser conversions only: its statement checks no owner")
+        params = {
+            **conversion,
+            "origin": origin,
+            "limit_amount": NO_LIMIT if limit_amount is None else limit_amount,
+            "recent_since": since,
+            "converted_on": conversion["converted_at"].date(),
+        }
         sql, defaults = _compiled(record_if_allowed())
         data = params["event_data"]
+        self.committed = False
         self.cursor.execute(sql, {**defaults, **params, "event_data": None if data is None else Jsonb(data)})
         row = self.cursor.fetchone()
-        return (None, False) if row is None else (row[:-1], row[-1] is not None)
+        self.committed = row is not None and row[-1] is not None
+        return (None, False) if row is None else (row[:-1], self.committed)
 
     def commit(self) -> None:
         """Autocommit: every statement already committed."""

@@ -27,13 +27,20 @@ def _ip_limit() -> str:
     return current_app.config["CONVERSION_RATE_LIMIT_PER_IP"]
 
 
+def cors_headers(origin: str | None) -> list[tuple[str, str]]:
+    """Landing pages on other origins read our answers; no cookies are ever allowed cross-site.
+    The fast path (fast_path.py) sends the same headers."""
+    return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")] if origin else []
+
+
 @bp.after_request
 def _cors(response):
-    """Landing pages on other origins read our answers; no cookies are ever allowed cross-site."""
-    origin = request.headers.get("Origin")
-    if origin and request.endpoint != "tracking.script":
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
+    if request.endpoint != "tracking.script":
+        for name, value in cors_headers(request.headers.get("Origin")):
+            if name == "Vary":
+                response.vary.add(value)
+            else:
+                response.headers[name] = value
     return response
 
 

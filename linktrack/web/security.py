@@ -54,6 +54,12 @@ HSTS_WHEN_HTTPS = {False: (), True: (HSTS,)}
 FAST_PATH_HEADERS = {https: [("X-Content-Type-Options", "nosniff"), *HSTS_WHEN_HTTPS[https]] for https in (False, True)}
 
 
+def api_headers(https: bool) -> list[tuple[str, str]]:
+    """What every JSON API answer carries, for a WSGI layer that answers before Flask (the
+    conversion fast path); Flask's own answers get the same from `_add_security_headers`."""
+    return [*API_HEADERS, *HSTS_WHEN_HTTPS[https]]
+
+
 def is_https(environ) -> bool:
     """What `request.is_secure` says, for a WSGI layer (ProxyFix has already set the scheme)."""
     return environ.get("wsgi.url_scheme") == "https"
