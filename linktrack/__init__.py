@@ -59,7 +59,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 def _wrap_wsgi(app: Flask) -> None:
     """The short-link and conversion fast paths in front of Flask, and ProxyFix outermost (the fast
     paths need the viewer's address as the proxies reported it)."""
-    from .redirect.views import ShortLinkFastPath
+    from .redirect.fast_path import ShortLinkFastPath
     from .tracking.fast_path import ConversionFastPath
 
     app.wsgi_app = ShortLinkFastPath(app, ConversionFastPath(app, app.wsgi_app))

@@ -3,6 +3,7 @@
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from html import escape
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -305,3 +306,24 @@ def test_a_destination_with_non_ascii_characters_is_sent_uri_safe(app, client, o
     assert location.isascii()
     assert location.startswith("https://shop.example.com/caf%C3%A9/%C3%BCber?q=na%C3%AFve&utm_source=youtube")
     assert location.endswith("#gr%C3%B6%C3%9Fe")
+
+
+def test_the_flask_view_answers_a_click_exactly_as_the_fast_path_does(app, creator):
+    """Both ways to a 302 (the WSGI fast path, and views.follow when the fast path hands a request on)
+    build it with views.redirect_answer: same headers, same body, each click counted."""
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    link = create_link(app, creator()[0])
+    fast = click(app.test_client(), link["short_code"])
+    flask_only = app.wsgi_app.wsgi_app.wsgi_app  # under ShortLinkFastPath and ConversionFastPath
+    viewed = click(Client(flask_only, Response), link["short_code"])
+    assert (fast.status_code, viewed.status_code) == (302, 302)
+    for name in ("Content-Type", "Cache-Control", "Referrer-Policy", "X-Content-Type-Options"):
+        assert fast.headers[name] == viewed.headers[name], name
+    for response in (fast, viewed):
+        location = response.headers["Location"]
+        assert location.startswith("https://academy.example.com/course?")
+        assert response.get_data(as_text=True).endswith("If not, click the link.\n")
+        assert f'href="{escape(location)}"' in response.get_data(as_text=True)
+    assert len(stored_clicks(app)) == 2

@@ -212,7 +212,7 @@ class TestHsts:
 
 
 class TestShortLinkRedirect:
-    """The live link's 302 is answered before Flask (redirect.ShortLinkFastPath): its headers are its own."""
+    """The live link's 302 is answered before Flask (redirect.fast_path.ShortLinkFastPath): its headers are its own."""
 
     def test_the_302_says_how_much_referrer_to_pass_on_and_is_never_sniffed_or_cached(self, app, client, creator):
         link = create_link(app, creator()[0])
