@@ -14,15 +14,8 @@ from typing import Any
 
 from flask import jsonify
 
-from .links.service import (
-    CUSTOM_CODE_MAX_LENGTH,
-    LIST_SORTS,
-    LIST_STATUSES,
-    MAX_PAGE,
-    MAX_PER_PAGE,
-    MAX_WINDOW_DAYS,
-    MIN_WINDOW_DAYS,
-)
+from .links.service import LIST_SORTS, LIST_STATUSES, MAX_PAGE, MAX_PER_PAGE
+from .links.validation import CUSTOM_CODE_MAX_LENGTH, MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
 from .models import EVENT_TYPES
 from .reports.queries import PRESETS
 from .tracking.service import EVENT_DATA_MAX_BYTES, SOURCES

@@ -16,8 +16,10 @@ from ..errors import ApiError
 from ..extensions import limiter
 from ..models import CampaignLink
 from ..web.api import api_blueprint, json_body
+from ..web.ownership import owned_or_404
 from . import service
-from .urls import UTM_FIELDS
+from .urls import UTM_FIELDS, final_destination_url, short_url
+from .validation import LINK_FIELDS, LinkInvalid
 
 api = api_blueprint("links_api", __name__)
 
@@ -42,11 +44,11 @@ def _limit_message() -> str:
 limiter.shared_limit(_link_api_limit, scope="links_api", key_func=_caller_key, error_message=_limit_message)(api)
 
 TEXT_FIELDS = frozenset({"video_url", "destination_url", "campaign", "short_code", *UTM_FIELDS})
-UPDATE_FIELDS = frozenset({*service.LINK_FIELDS, "archived"})
+UPDATE_FIELDS = frozenset({*LINK_FIELDS, "archived"})
 
 
-@api.errorhandler(service.LinkInvalid)
-def _link_invalid(exc: service.LinkInvalid):
+@api.errorhandler(LinkInvalid)
+def _link_invalid(exc: LinkInvalid):
     problem = exc.first
     status = 409 if problem.code == "short_code_taken" else 422
     return ApiError(status, problem.code, problem.message, problem.field).to_response()
@@ -57,11 +59,11 @@ def link_json(link: CampaignLink, clicks: int | None = None) -> dict[str, Any]:
     body = {
         "id": str(link.id),
         "short_code": link.short_code,
-        "short_url": service.short_url(link.short_code),
+        "short_url": short_url(link.short_code),
         "video_id": link.video_id,
         "video_url": link.video_url,
         "destination_url": link.destination_url,
-        "final_destination_url": service.final_destination_url(link),
+        "final_destination_url": final_destination_url(link),
         "campaign": link.campaign,
         **{name: getattr(link, name) for name in UTM_FIELDS},
         "attribution_window_days": link.attribution_window_days,
@@ -123,10 +125,8 @@ def _parse_datetime(value: Any, name: str) -> datetime | None:
 
 
 def _own_link(link_id: uuid.UUID) -> CampaignLink:
-    link = service.get_link(current_user.id, link_id)
-    if link is None:
-        raise ApiError(404, "not_found", "There is no link with this id in your account.")
-    return link
+    """The caller's link, or a 404: another creator's link and a missing one look alike."""
+    return owned_or_404(service.get_link(current_user.id, link_id), "link")
 
 
 @api.get("/links")
@@ -134,7 +134,7 @@ def _own_link(link_id: uuid.UUID) -> CampaignLink:
 def list_links():
     try:
         query = service.parse_list_query(request.args)
-    except service.LinkInvalid as exc:
+    except LinkInvalid as exc:
         problem = exc.first
         raise ApiError(400, problem.code, problem.message, problem.field) from None
     page = service.list_links(current_user.id, query)
@@ -154,7 +154,7 @@ def list_links():
 @api.post("/links")
 @login_required
 def create_link():
-    values = _typed_values(json_body(), frozenset(service.LINK_FIELDS))
+    values = _typed_values(json_body(), frozenset(LINK_FIELDS))
     link = service.create_link(current_user.id, values)
     return link_json(link, clicks=0), 201, {"Location": url_for(".get_link", link_id=link.id, _external=True)}
 
@@ -163,7 +163,7 @@ def create_link():
 @login_required
 def get_link(link_id: uuid.UUID):
     link = _own_link(link_id)
-    return link_json(link, service.count_clicks(link.id))
+    return link_json(link, service.all_time_clicks(link.id))
 
 
 @api.patch("/links/<uuid:link_id>")
@@ -172,7 +172,7 @@ def update_link(link_id: uuid.UUID):
     link = _own_link(link_id)
     values = _typed_values(json_body(), UPDATE_FIELDS)
     service.update_link(link, values)
-    return link_json(link, service.count_clicks(link.id))
+    return link_json(link, service.all_time_clicks(link.id))
 
 
 @api.delete("/links/<uuid:link_id>")
@@ -180,14 +180,14 @@ def update_link(link_id: uuid.UUID):
 def archive_link(link_id: uuid.UUID):
     """Archives, never deletes: clicks and conversions stay in the reports. PATCH archived=false restores."""
     link = service.archive_link(_own_link(link_id))
-    return link_json(link, service.count_clicks(link.id))
+    return link_json(link, service.all_time_clicks(link.id))
 
 
 @api.post("/links/preview")
 @login_required
 def preview_new_link():
     """What POST /api/links would make of this body, without saving: the form's live preview uses it."""
-    values = _typed_values(json_body(), frozenset(service.LINK_FIELDS))
+    values = _typed_values(json_body(), frozenset(LINK_FIELDS))
     return _preview_json(service.preview_link(values))
 
 
@@ -196,7 +196,7 @@ def preview_new_link():
 def preview_link_changes(link_id: uuid.UUID):
     """What PATCH /api/links/<id> would make of this body, without saving."""
     link = _own_link(link_id)
-    values = _typed_values(json_body(), frozenset(service.LINK_FIELDS))
+    values = _typed_values(json_body(), frozenset(LINK_FIELDS))
     return _preview_json(service.preview_link(values, link))
 
 

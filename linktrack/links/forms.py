@@ -1,4 +1,4 @@
-"""The link form. It only turns text into values; every rule lives in links.service, shared with the API."""
+"""The link form. It only turns text into values; every rule lives in links.validation, shared with the API."""
 
 from datetime import timezone
 
@@ -7,7 +7,8 @@ from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from ..models import CampaignLink
-from . import service
+from . import validation
+from .service import LinkPreview
 from .urls import UTM_FIELDS
 
 UTM_LABELS = {
@@ -58,7 +59,7 @@ class LinkForm(FlaskForm):
     short_code = StringField(
         "Short code",
         description=(
-            f"Optional: {service.CUSTOM_CODE_MIN_LENGTH}–{service.CUSTOM_CODE_MAX_LENGTH} letters, digits, "
+            f"Optional: {validation.CUSTOM_CODE_MIN_LENGTH}–{validation.CUSTOM_CODE_MAX_LENGTH} letters, digits, "
             "'-' or '_'. Leave empty for a random 7-character code."
         ),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
@@ -72,10 +73,10 @@ class LinkForm(FlaskForm):
         "Attribution window (days)",
         description=(
             f"Conversions count for this many days after the click "
-            f"({service.MIN_WINDOW_DAYS}–{service.MAX_WINDOW_DAYS})."
+            f"({validation.MIN_WINDOW_DAYS}–{validation.MAX_WINDOW_DAYS})."
         ),
         validators=[Optional()],
-        render_kw={"min": service.MIN_WINDOW_DAYS, "max": service.MAX_WINDOW_DAYS, "inputmode": "numeric"},
+        render_kw={"min": validation.MIN_WINDOW_DAYS, "max": validation.MAX_WINDOW_DAYS, "inputmode": "numeric"},
     )
     allowed_origins = TextAreaField(
         "Allowed landing-page origins",
@@ -95,13 +96,13 @@ class LinkForm(FlaskForm):
         for name in UTM_FIELDS:
             self[name].render_kw = {"placeholder": UTM_PLACEHOLDERS[name], "spellcheck": "false"}
         if self.attribution_window_days.data is None and not self.is_submitted():
-            self.attribution_window_days.data = service.default_window_days()
+            self.attribution_window_days.data = validation.default_window_days()
 
     @classmethod
     def for_link(cls, link: CampaignLink) -> "LinkForm":
         """The edit form: values still at their default are shown blank, so they keep following it."""
-        defaults = service.utm_defaults(link.campaign, link.video_id)
-        default_origins = [service.origin_of(link.destination_url)]
+        defaults = validation.utm_defaults(link.campaign, link.video_id)
+        default_origins = [validation.origin_of(link.destination_url)]
         data = {
             "video_url": link.video_url,
             "destination_url": link.destination_url,
@@ -116,7 +117,7 @@ class LinkForm(FlaskForm):
             data[name] = "" if value == defaults[name] else value
         form = cls(data=data)
         form.short_code.description = (
-            f"{service.CUSTOM_CODE_MIN_LENGTH}–{service.CUSTOM_CODE_MAX_LENGTH} letters, digits, '-' or '_'."
+            f"{validation.CUSTOM_CODE_MIN_LENGTH}–{validation.CUSTOM_CODE_MAX_LENGTH} letters, digits, '-' or '_'."
         )
         return form
 
@@ -132,9 +133,9 @@ class LinkForm(FlaskForm):
         values["expires_at"] = self.expires_at.data
         return values
 
-    def show_preview(self, preview: "service.LinkPreview") -> None:
+    def show_preview(self, preview: LinkPreview) -> None:
         """Show the defaults the preview worked out as placeholders of the blank UTM fields."""
-        for name in service.DEFAULTED_UTM_FIELDS:
+        for name in validation.DEFAULTED_UTM_FIELDS:
             if preview.utm.get(name):
                 self[name].render_kw = {**self[name].render_kw, "placeholder": preview.utm[name]}
         if preview.allowed_origins:
@@ -143,6 +144,6 @@ class LinkForm(FlaskForm):
                 "placeholder": "\n".join(preview.allowed_origins),
             }
 
-    def add_problems(self, problems: list["service.FieldProblem"]) -> None:
+    def add_problems(self, problems: list[validation.FieldProblem]) -> None:
         for problem in problems:
             self[problem.field].errors.append(problem.message)

@@ -1,6 +1,11 @@
-"""Query-string building for destinations: one implementation for the link preview and the redirect."""
+"""Where links point: query-string building for destinations (one implementation for the link
+preview and the redirect) and the public short URL, which depends on the request being served."""
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import current_app, has_request_context, request
+
+from ..models import CampaignLink
 
 TRACKING_PARAMS = ("ct_tracking_id", "ct_campaign_link_id")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -30,3 +35,18 @@ def with_query_params(url: str, params: dict[str, str | None], *, override: bool
 def utm_destination(destination_url: str, utm: dict[str, str | None]) -> str:
     """The destination a viewer lands on before tracking ids: the link's UTM added where unset."""
     return with_query_params(destination_url, {key: utm.get(key) for key in UTM_FIELDS}, override=False)
+
+
+def final_destination_url(link: CampaignLink) -> str:
+    """Where a viewer lands (before the per-click tracking ids): the destination plus the link's UTM."""
+    return utm_destination(link.destination_url, {name: getattr(link, name) for name in UTM_FIELDS})
+
+
+def public_base_url() -> str | None:
+    """LINKTRACK_BASE_URL, or the host the creator is using; None outside a request without one."""
+    return current_app.config.get("LINKTRACK_BASE_URL") or (request.host_url if has_request_context() else None)
+
+
+def short_url(code: str) -> str:
+    """The public short link: the public base URL + the code."""
+    return (public_base_url() or "").rstrip("/") + "/" + code

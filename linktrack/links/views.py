@@ -6,26 +6,33 @@ Every page lives under /links/..., a reserved word, so no short code can shadow 
 import io
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..models import CampaignLink
 from ..reports import queries as reports
+from ..web.ownership import owned_or_404
 from . import service
 from .forms import LinkForm
+from .qr import qr_file, qr_svg_inline
+from .urls import final_destination_url, short_url
+from .validation import LinkInvalid
 
 bp = Blueprint("links", __name__, url_prefix="/links")
 
 QR_MIMETYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 
-def _own_link_or_404(link_id: uuid.UUID) -> CampaignLink:
-    """Another creator's link is a 404, exactly like a link that does not exist."""
-    link = service.get_link(current_user.id, link_id)
-    if link is None:
-        abort(404)
-    return link
+def _own_link(link_id: uuid.UUID) -> CampaignLink:
+    """The caller's link, or a 404: another creator's link and a missing one look alike."""
+    return owned_or_404(service.get_link(current_user.id, link_id), "link")
+
+
+def _to_detail(link: CampaignLink, message: str, category: str):
+    """Say what happened, on the link's own page."""
+    flash(message, category)
+    return redirect(url_for(".detail", link_id=link.id))
 
 
 @bp.get("")
@@ -33,7 +40,7 @@ def _own_link_or_404(link_id: uuid.UUID) -> CampaignLink:
 def index():
     try:
         query = service.parse_list_query(request.args)
-    except service.LinkInvalid:  # a hand-edited address: show the first page rather than an error
+    except LinkInvalid:  # a hand-edited address: show the first page rather than an error
         query = service.ListQuery(search=(request.args.get("q") or "").strip())
     page = service.list_links(current_user.id, query)
     has_links = page.total > 0 or service.user_has_links(current_user.id)
@@ -60,26 +67,25 @@ def new():
         else:
             try:
                 link = service.create_link(current_user.id, values)
-            except service.LinkInvalid as exc:  # a concurrent claim of the same short code
+            except LinkInvalid as exc:  # a concurrent claim of the same short code
                 form.add_problems(exc.problems)
             else:
-                flash("Your link is ready: copy it into the video description.", "success")
-                return redirect(url_for(".detail", link_id=link.id))
+                return _to_detail(link, "Your link is ready: copy it into the video description.", "success")
     return _render_form(form, preview, link=None)
 
 
 @bp.get("/<uuid:link_id>")
 @login_required
 def detail(link_id: uuid.UUID):
-    link = _own_link_or_404(link_id)
+    link = _own_link(link_id)
     return render_template(
         "links/detail.html",
         link=link,
-        short_url=service.short_url(link.short_code),
-        final_destination_url=service.final_destination_url(link),
+        short_url=short_url(link.short_code),
+        final_destination_url=final_destination_url(link),
         status=service.link_status(link),
-        clicks=service.count_clicks(link.id),
-        qr_svg=Markup(service.qr_svg_inline(link)),
+        clicks=service.all_time_clicks(link.id),
+        qr_svg=Markup(qr_svg_inline(link)),
         recent=reports.link_figures(link, reports.default_range()),
     )
 
@@ -87,7 +93,7 @@ def detail(link_id: uuid.UUID):
 @bp.route("/<uuid:link_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(link_id: uuid.UUID):
-    link = _own_link_or_404(link_id)
+    link = _own_link(link_id)
     form = LinkForm.for_link(link)
     preview = service.preview_link({}, link)
     if form.validate_on_submit():
@@ -98,11 +104,10 @@ def edit(link_id: uuid.UUID):
         else:
             try:
                 service.update_link(link, values)
-            except service.LinkInvalid as exc:
+            except LinkInvalid as exc:
                 form.add_problems(exc.problems)
             else:
-                flash("Your changes are saved.", "success")
-                return redirect(url_for(".detail", link_id=link.id))
+                return _to_detail(link, "Your changes are saved.", "success")
     return _render_form(form, preview, link=link)
 
 
@@ -115,7 +120,7 @@ def _render_form(form: LinkForm, preview: service.LinkPreview | None, link: Camp
             form=form,
             preview=preview,
             link=link,
-            short_url_prefix=service.short_url(""),
+            short_url_prefix=short_url(""),
         ),
         422 if form.errors else 200,
     )
@@ -124,26 +129,25 @@ def _render_form(form: LinkForm, preview: service.LinkPreview | None, link: Camp
 @bp.post("/<uuid:link_id>/archive")
 @login_required
 def archive(link_id: uuid.UUID):
-    link = service.archive_link(_own_link_or_404(link_id))
-    flash(f"/{link.short_code} is archived: it now answers “gone” (410). Its clicks and conversions are kept.", "info")
-    return redirect(url_for(".detail", link_id=link.id))
+    link = service.archive_link(_own_link(link_id))
+    gone = f"/{link.short_code} is archived: it now answers “gone” (410). Its clicks and conversions are kept."
+    return _to_detail(link, gone, "info")
 
 
 @bp.post("/<uuid:link_id>/restore")
 @login_required
 def restore(link_id: uuid.UUID):
-    link = service.restore_link(_own_link_or_404(link_id))
-    flash(f"/{link.short_code} is restored and redirects again.", "success")
-    return redirect(url_for(".detail", link_id=link.id))
+    link = service.restore_link(_own_link(link_id))
+    return _to_detail(link, f"/{link.short_code} is restored and redirects again.", "success")
 
 
 @bp.get("/<uuid:link_id>/qr.<any(svg, png):kind>")
 @login_required
 def qr_code(link_id: uuid.UUID, kind: str):
     """A QR code file to download and print, pointing at the short URL."""
-    link = _own_link_or_404(link_id)
+    link = _own_link(link_id)
     return send_file(
-        io.BytesIO(service.qr_file(link, kind)),
+        io.BytesIO(qr_file(link, kind)),
         mimetype=QR_MIMETYPES[kind],
         as_attachment=True,
         download_name=f"linktrack-{link.short_code}.{kind}",

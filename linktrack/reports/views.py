@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user, login_required
 
 from ..links import service as links_service
+from ..links.urls import short_url
 from . import charts, queries
 
 bp = Blueprint("reports", __name__)
@@ -78,7 +79,7 @@ def link_report(link_id: uuid.UUID):
         link=link,
         date_range=date_range,
         status=links_service.link_status(link),
-        short_url=links_service.short_url(link.short_code),
+        short_url=short_url(link.short_code),
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linktrack.extensions import db
-from linktrack.links.service import final_destination_url
+from linktrack.links.urls import final_destination_url
 from linktrack.models import CampaignLink
 from tests.support.forms import csrf_token_from
 
