@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from linktrack.counting.counters import recount_daily_stats
+from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.links import service
 from linktrack.models import ClickEvent, LinkDailyStats
