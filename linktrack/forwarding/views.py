@@ -1,8 +1,9 @@
 """Settings → Forwarding: destinations, their deliveries and attempts (service.py does the work)."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ..web.ownership import owned_or_404
 from . import service
 from .forms import EVENT_TYPE_LABELS, DestinationForm
 
@@ -26,10 +27,7 @@ def _render(form=None, new_secret=None, status=200):
 
 
 def _owned_destination(destination_id: int):
-    destination = service.get_destination(current_user.id, destination_id)
-    if destination is None:
-        abort(404)
-    return destination
+    return owned_or_404(service.get_destination(current_user.id, destination_id), "destination")
 
 
 @bp.get("")
@@ -112,9 +110,7 @@ def delete(destination_id: int):
 @bp.post("/deliveries/<int:delivery_id>/redeliver")
 @login_required
 def redeliver(delivery_id: int):
-    delivery = service.get_delivery(current_user.id, delivery_id)
-    if delivery is None:
-        abort(404)
+    delivery = owned_or_404(service.get_delivery(current_user.id, delivery_id), "delivery")
     if service.redeliver(delivery):
         flash("Sent again.", "info")
     else:
