@@ -17,6 +17,8 @@ from sqlalchemy import MetaData, create_engine, text
 from linktrack import create_app
 from linktrack.config import normalise_database_url
 from linktrack.extensions import db
+from linktrack.forwarding import service as forwarding_service
+from tests.support import redirect as redirect_support
 from tests.support.app import app_settings
 from tests.support.forms import form_post
 
@@ -229,3 +231,22 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
+    """An app on Redis, a creator with a link and a webhook destination (forwarding and worker tests);
+    returns (build, app, link): `build(redis_url)` makes another app on a Redis of the caller's."""
+
+    def build(redis=redis_url):
+        application = make_app(REDIS_URL=redis)
+        return application
+
+    user_id = creator()[0]
+    up = build()
+    link = redirect_support.create_link(up, user_id)
+    with up.app_context():
+        forwarding_service.create_destination(
+            user_id, "webhook", "hook", {"url": httpserver.url_for("/hook")}, ["purchase"]
+        )
+    return build, up, link

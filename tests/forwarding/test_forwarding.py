@@ -23,12 +23,11 @@ from linktrack.forwarding.service import create_destination
 from linktrack.models import PendingJob, User
 from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
 from tests.support.forms import form_post
+from tests.support.forwarding import conversion
 from tests.support.paths import REPO_ROOT
-from tests.support.redirect import CHROME_WINDOWS, create_link
-from tests.tracking.test_cleanup import click_from_youtube
+from tests.support.redirect import CHROME_WINDOWS, click_from_youtube, create_link
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
-ORIGIN = "https://academy.example.com"
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 
 
@@ -73,17 +72,6 @@ def signed_in(app, client, register):
 def add_destination(client, **fields):
     data = {"event_types": ["newsletter_signup", "course_enrollment", "purchase"], **fields}
     return form_post(client, "/settings/forwarding", data, follow_redirects=True)
-
-
-def conversion(client, link, tracking_id, event_type="purchase", revenue="49.99", **extra):
-    body = {"tracking_id": tracking_id, "campaign_link_id": str(link["id"]), "event_type": event_type, **extra}
-    if revenue is not None:
-        body["revenue_amount"] = revenue
-    # The landing page's browser: another origin, so no creator session rides along.
-    visitor = client.application.test_client()
-    response = visitor.post("/api/conversions", json=body, headers={"Origin": ORIGIN})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def sweep(app):
@@ -411,22 +399,6 @@ def test_the_form_says_what_is_missing_and_other_creators_get_404(app, client, s
 
 
 # ---- with Redis: RQ and a real worker ---------------------------------------------------------
-
-
-@pytest.fixture
-def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
-    """An app on Redis, a creator with a link and a webhook destination; returns (app, link)."""
-
-    def build(redis=redis_url):
-        application = make_app(REDIS_URL=redis)
-        return application
-
-    user_id = creator()[0]
-    up = build()
-    link = create_link(up, user_id)
-    with up.app_context():
-        create_destination(user_id, "webhook", "hook", {"url": httpserver.url_for("/hook")}, ["purchase"])
-    return build, up, link
 
 
 def work(app, redis_client):

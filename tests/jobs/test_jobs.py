@@ -16,10 +16,9 @@ from linktrack import jobs
 from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.models import ConversionEvent, PendingJob
-from tests.counting.test_counters import convert
+from tests.support.counting import convert
 from tests.support.paths import REPO_ROOT
-from tests.support.redirect import create_link, update_link
-from tests.tracking.test_cleanup import click_from_youtube
+from tests.support.redirect import click_from_youtube, create_link, update_link
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
@@ -55,7 +54,9 @@ def work(app, redis_client) -> None:
 
 def test_importing_the_jobs_and_the_cron_list_builds_no_app():
     environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "FLASK_DEBUG")}
-    code = "import linktrack.jobs, linktrack.cron, linktrack.queue as q; assert q._worker_app is None; print(len(q.JOBS))"
+    code = (
+        "import linktrack.jobs, linktrack.cron, linktrack.queue as q; assert q._worker_app is None; print(len(q.JOBS))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -17,8 +17,8 @@ from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.models import User
 from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
-from tests.forwarding.test_forwarding import conversion, redis_setup  # noqa: F401 (redis_setup is a fixture)
-from tests.tracking.test_cleanup import click_from_youtube
+from tests.support.forwarding import conversion
+from tests.support.redirect import click_from_youtube
 
 # What the test jobs below saw, in this process (the worker runs here).
 seen_sessions: list = []

@@ -8,7 +8,7 @@ from sqlalchemy import distinct, func, select
 from linktrack.demo import DEMO_EMAIL, DEMO_PASSWORD, load_demo_data
 from linktrack.extensions import db
 from linktrack.models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent
-from tests.counting.test_counters import BOT, convert, visit
+from tests.support.counting import BOT, convert, visit
 from tests.support.forms import form_post
 from tests.support.pages import visible_text
 from tests.support.redirect import SAFARI_IPHONE, create_link

@@ -62,3 +62,14 @@ def click(client, short_code: str, user_agent: str = CHROME_WINDOWS, ip: str = "
     """One viewer click: a browser's GET of the short link from `ip`."""
     headers = {"User-Agent": user_agent, **kwargs.pop("headers", {})}
     return client.get(f"/{short_code}", headers=headers, environ_base={"REMOTE_ADDR": ip}, **kwargs)
+
+
+def click_from_youtube(client, code: str) -> str:
+    """A viewer's click from a YouTube watch page; returns the tracking id the landing page gets."""
+    response = client.get(
+        f"/{code}",
+        headers={"User-Agent": CHROME_WINDOWS, "Referer": "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42"},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
+    assert response.status_code == 302
+    return response.headers["Location"].split("ct_tracking_id=")[1].split("&")[0]

@@ -12,7 +12,7 @@ from linktrack.models import ClickEvent, ConversionEvent
 from linktrack.tracking.cleanup import referrer_origin
 from tests.support.counting import convert, recounted, snapshot
 from tests.support.forms import form_post
-from tests.support.redirect import CHROME_WINDOWS, create_link, update_link
+from tests.support.redirect import CHROME_WINDOWS, click_from_youtube, create_link, update_link
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
 NOTHING = {
@@ -22,16 +22,6 @@ NOTHING = {
     "clicks_anonymised": 0,
     "links_recounted": 0,
 }
-
-
-def click_from_youtube(client, code: str) -> str:
-    response = client.get(
-        f"/{code}",
-        headers={"User-Agent": CHROME_WINDOWS, "Referer": "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42"},
-        environ_base={"REMOTE_ADDR": "203.0.113.7"},
-    )
-    assert response.status_code == 302
-    return response.headers["Location"].split("ct_tracking_id=")[1].split("&")[0]
 
 
 def cleanup(client, key: str) -> dict:

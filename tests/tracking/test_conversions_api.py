@@ -2,17 +2,12 @@
 
 import gzip
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
 
-from linktrack.extensions import db
-from linktrack.models import ConversionEvent
-
-ORIGIN = "https://landing.example.com"
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+from tests.support.conversions import ORIGIN, T0, conversion, error, post, stored_count
 
 
 @pytest.fixture
@@ -28,30 +23,10 @@ def attributed(owner, make_link, make_click):
     return link_id, tracking_id
 
 
-def post(client, body, origin=ORIGIN, **headers):
-    if origin:
-        headers["Origin"] = origin
-    return client.post("/api/conversions", json=body, headers=headers)
-
-
-def conversion(attributed, **fields):
-    link_id, tracking_id = attributed
-    return {"tracking_id": tracking_id, "campaign_link_id": link_id, **fields}
-
-
-def stored_count(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(ConversionEvent))
-
-
 @pytest.fixture
 def at_day_one():
     with time_machine.travel(T0 + timedelta(days=1), tick=False):
         yield
-
-
-def error(response):
-    return response.get_json()["error"]
 
 
 @pytest.mark.usefixtures("at_day_one")

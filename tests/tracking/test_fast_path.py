@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from linktrack.tracking import service
-from tests.tracking.test_conversions_api import ORIGIN, T0, conversion, error, post, stored_count
+from tests.support.conversions import ORIGIN, T0, conversion, error, post, stored_count
 
 
 @pytest.fixture
