@@ -1,6 +1,6 @@
 """Property-based tests (Hypothesis) of the rules every link passes through.
 
-The example tests (test_youtube.py, test_service.py) pin the cases people thought of; these state
+The example tests (test_youtube.py, test_validation.py) pin the cases people thought of; these state
 the rules and let Hypothesis look for the case nobody did: every accepted form of a YouTube URL
 gives back its video id and no lookalike host is taken for YouTube; destinations are only ever safe
 http(s) URLs; short codes follow their shape and never shadow a route.
