@@ -138,10 +138,21 @@ def _register_blueprints(app: Flask) -> None:
     from .links.api import api as links_api
     from .links.views import bp as links_bp
     from .openapi import bp as openapi_bp
+    from .reports.api import bp as reports_api
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
 
-    for blueprint in (auth_bp, auth_api, reports_bp, tracking_bp, links_bp, links_api, forwarding_bp, openapi_bp):
+    for blueprint in (
+        auth_bp,
+        auth_api,
+        reports_bp,
+        reports_api,
+        tracking_bp,
+        links_bp,
+        links_api,
+        forwarding_bp,
+        openapi_bp,
+    ):
         app.register_blueprint(blueprint)
 
     # Last: GET /<short_code> is the catch-all for one-segment paths; every named route comes first.

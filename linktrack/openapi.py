@@ -17,7 +17,7 @@ from flask import jsonify
 from .links.service import LIST_SORTS, LIST_STATUSES, MAX_PAGE, MAX_PER_PAGE
 from .links.validation import CUSTOM_CODE_MAX_LENGTH, MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
 from .models import EVENT_TYPES
-from .reports.queries import PRESETS
+from .reports.ranges import PRESETS
 from .tracking.service import EVENT_DATA_MAX_BYTES, SOURCES
 from .web.api import api_blueprint
 from .web.sessions import sessionless

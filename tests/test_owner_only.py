@@ -88,8 +88,8 @@ OWNER_ONLY = {
     "DELETE links_api.archive_link": Call("/api/links/{link}"),
     "POST links_api.preview_link_changes": Call("/api/links/{link}/preview", json={}),
     "GET tracking.attribution": Call("/api/conversions/attribution/{tracking_id}"),
-    "GET tracking.funnel": Call("/api/conversions/funnel/{link}"),
-    "GET tracking.types": Call("/api/conversions/types/{link}"),
+    "GET reports_api.funnel": Call("/api/conversions/funnel/{link}"),
+    "GET reports_api.types": Call("/api/conversions/types/{link}"),
     "POST tracking.cleanup": Call("/api/conversions/cleanup"),
 }
 

@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..models import CampaignLink
-from ..reports import queries as reports
+from ..reports.queries import link_figures
+from ..reports.ranges import default_range
 from ..web.ownership import owned_or_404
 from . import service
 from .forms import LinkForm
@@ -86,7 +87,7 @@ def detail(link_id: uuid.UUID):
         status=service.link_status(link),
         clicks=service.all_time_clicks(link.id),
         qr_svg=Markup(qr_svg_inline(link)),
-        recent=reports.link_figures(link, reports.default_range()),
+        recent=link_figures(link, default_range()),
     )
 
 

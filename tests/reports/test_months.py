@@ -14,20 +14,11 @@ from linktrack.extensions import db
 from linktrack.links import service
 from linktrack.models import ClickEvent, LinkDailyStats
 from linktrack.reports import queries
-from linktrack.reports.queries import (
-    COUNTER_NAMES,
-    TABLES,
-    DateRange,
-    Figures,
-    TableQuery,
-    dashboard_summary,
-    funnel_json,
-    link_figures,
-    split_range,
-    table_rows,
-    table_totals,
-    types_json,
-)
+from linktrack.reports.api import funnel_json, types_json
+from linktrack.reports.figures import Figures
+from linktrack.reports.queries import COUNTER_NAMES, dashboard_summary, link_figures, split_range
+from linktrack.reports.ranges import DateRange
+from linktrack.reports.tables import TABLES, TableQuery, table_rows, table_totals
 from tests.support.reports import add_click, add_conversion, add_link
 
 FIRST_DAY, LAST_DAY = date(2028, 1, 20), date(2028, 4, 12)  # 2028 is a leap year

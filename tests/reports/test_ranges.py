@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from linktrack.reports.queries import DateRange, RangeInvalid, granularity, parse_date_range
+from linktrack.reports.ranges import DateRange, RangeInvalid, granularity, parse_date_range
 
 TODAY = date(2026, 3, 31)
 
