@@ -1,0 +1,235 @@
+"""The OpenAPI document's paths: one entry per /api route (tests/test_openapi.py checks them against the url map)."""
+
+from typing import Any
+
+from ..links.service import LIST_SORTS, LIST_STATUSES, MAX_PAGE, MAX_PER_PAGE
+from ..reports.ranges import PRESETS
+from .schemas import JSON, OWNER_ONLY, _errors, _json, _path_id, _ref
+
+LINK_ID = _path_id("link_id", "The link's id.")
+REPORT_RANGE = [
+    {
+        "name": "from",
+        "in": "query",
+        "description": "First day, YYYY-MM-DD (UTC). `from`/`to` win over `range`.",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "description": "Last day, YYYY-MM-DD (UTC), included.",
+        "schema": {"type": "string", "format": "date"},
+    },
+    {"name": "range", "in": "query", "description": "A preset; default 30d.", "schema": {"enum": list(PRESETS)}},
+]
+REPORT_LINK_ID = _path_id("campaign_link_id", "The link's id; a malformed id is a 404.", {"type": "string"})
+
+
+def _json_body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema_name)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "This document.",
+            "tags": ["meta"],
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+        }
+    },
+    "/api/me": {
+        "get": {
+            "operationId": "getMe",
+            "summary": "Who the caller is: a quick check that an API key works.",
+            "tags": ["account"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Me"), "The signed-in creator."), **_errors(401)},
+        }
+    },
+    "/api/links": {
+        "get": {
+            "operationId": "listLinks",
+            "summary": "One page of the caller's links, searched, filtered and sorted.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "parameters": [
+                {
+                    "name": "q",
+                    "in": "query",
+                    "description": "Search in short code, campaign, video id and destination.",
+                    "schema": {"type": "string"},
+                },
+                {"name": "status", "in": "query", "schema": {"enum": list(LIST_STATUSES)}},
+                {"name": "sort", "in": "query", "schema": {"enum": list(LIST_SORTS)}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+                {
+                    "name": "per_page",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+                },
+            ],
+            "responses": {"200": _json(_ref("LinkList"), "The page."), **_errors(400, 401, 429)},
+        },
+        "post": {
+            "operationId": "createLink",
+            "summary": "Create a link for a YouTube video.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("NewLink"),
+            "responses": {
+                "201": _json(
+                    _ref("Link"),
+                    "Created.",
+                    headers={"Location": {"description": "The link's URL in this API.", "schema": {"type": "string"}}},
+                ),
+                **_errors(400, 401, 409, 413, 415, 422, 429),
+            },
+        },
+    },
+    "/api/links/preview": {
+        "post": {
+            "operationId": "previewNewLink",
+            "summary": "What POST /api/links would make of this body, without saving (problems listed, not raised).",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkDraft"),
+            "responses": {"200": _json(_ref("LinkPreview"), "The preview."), **_errors(400, 401, 413, 415, 429)},
+        }
+    },
+    "/api/links/{link_id}": {
+        "parameters": [LINK_ID],
+        "get": {
+            "operationId": "getLink",
+            "summary": "One of the caller's links.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Link"), "The link."), **_errors(401, 404, 429)},
+        },
+        "patch": {
+            "operationId": "updateLink",
+            "summary": "Change some fields; `archived` archives or restores.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkChanges"),
+            "responses": {
+                "200": _json(_ref("Link"), "The changed link."),
+                **_errors(400, 401, 404, 409, 413, 415, 422, 429),
+            },
+        },
+        "delete": {
+            "operationId": "archiveLink",
+            "summary": "Archive (never delete): the short URL answers 410 from now on; reports keep its data.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("Link"), "The archived link."), **_errors(400, 401, 404, 429)},
+        },
+    },
+    "/api/links/{link_id}/preview": {
+        "parameters": [LINK_ID],
+        "post": {
+            "operationId": "previewLinkChanges",
+            "summary": "What PATCH /api/links/{link_id} would make of this body, without saving.",
+            "tags": ["links"],
+            "security": OWNER_ONLY,
+            "requestBody": _json_body("LinkDraft"),
+            "responses": {"200": _json(_ref("LinkPreview"), "The preview."), **_errors(400, 401, 404, 413, 415, 429)},
+        },
+    },
+    "/api/conversions": {
+        "post": {
+            "operationId": "recordConversion",
+            "summary": "Record a conversion: from the CampaignTracker in a browser, or from a server with an API key.",
+            "description": "Browser calls (no Authorization header) must come from one of the link's allowed "
+            "origins. Server calls send `Authorization: Bearer <api key>` of the link's owner; a wrong key is a "
+            "401, never a silent browser call. The click's window is `floor(days since the click) <= "
+            "attribution_window_days`.",
+            "tags": ["conversions"],
+            "security": [{}, {"bearerAuth": []}],
+            "requestBody": _json_body("ConversionInput"),
+            "responses": {
+                "201": _json(_ref("Conversion"), "Recorded."),
+                "200": _json(_ref("Conversion"), "A replay of a known event_id: the conversion stored first."),
+                **_errors(400, 401, 403, 409, 413, 415, 422, 429),
+            },
+        },
+        "options": {
+            "operationId": "preflightConversion",
+            "summary": "CORS preflight for landing pages on other origins.",
+            "tags": ["conversions"],
+            "security": [],
+            "responses": {
+                "204": {
+                    "description": "POST is allowed from any origin, without cookies.",
+                    "headers": {
+                        "Access-Control-Allow-Methods": {"schema": {"type": "string"}},
+                        "Access-Control-Allow-Headers": {"schema": {"type": "string"}},
+                        "Access-Control-Max-Age": {"schema": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    },
+    "/api/conversions/script": {
+        "get": {
+            "operationId": "getTrackerScript",
+            "summary": "The CampaignTracker script for landing pages (cacheable for an hour, ETag).",
+            "tags": ["conversions"],
+            "security": [],
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The script.",
+                    "headers": {
+                        "ETag": {"schema": {"type": "string"}},
+                        "Cache-Control": {"schema": {"type": "string"}},
+                    },
+                    "content": {"application/javascript": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "The copy named in If-None-Match is still current."},
+            },
+        }
+    },
+    "/api/conversions/attribution/{tracking_id}": {
+        "get": {
+            "operationId": "getAttribution",
+            "summary": "One click's attribution: its window and the conversions it earned.",
+            "tags": ["conversions"],
+            "security": OWNER_ONLY,
+            "parameters": [
+                _path_id("tracking_id", "The click's tracking id; a malformed id is a 404.", {"type": "string"})
+            ],
+            "responses": {"200": _json(_ref("Attribution"), "The click's attribution."), **_errors(401, 404)},
+        }
+    },
+    "/api/conversions/funnel/{campaign_link_id}": {
+        "get": {
+            "operationId": "getFunnel",
+            "summary": "A link's funnel over a date range: clicks, then converting visitors per event type.",
+            "tags": ["reports"],
+            "security": OWNER_ONLY,
+            "parameters": [REPORT_LINK_ID, *REPORT_RANGE],
+            "responses": {"200": _json(_ref("Funnel"), "The funnel."), **_errors(400, 401, 404)},
+        }
+    },
+    "/api/conversions/types/{campaign_link_id}": {
+        "get": {
+            "operationId": "getConversionTypes",
+            "summary": "A link's conversions and revenue per event type over a date range.",
+            "tags": ["reports"],
+            "security": OWNER_ONLY,
+            "parameters": [REPORT_LINK_ID, *REPORT_RANGE],
+            "responses": {"200": _json(_ref("Types"), "Counts and revenue per type."), **_errors(400, 401, 404)},
+        }
+    },
+    "/api/conversions/cleanup": {
+        "post": {
+            "operationId": "runCleanup",
+            "summary": "Run the attribution cleanup on the caller's data now (the nightly job does everyone's).",
+            "tags": ["conversions"],
+            "security": OWNER_ONLY,
+            "responses": {"200": _json(_ref("CleanupReport"), "What was removed or anonymised."), **_errors(400, 401)},
+        }
+    },
+}
