@@ -1,6 +1,7 @@
 """Pages a creator reads: the home page, the dashboard, a link's report, the funnel and revenue tables.
 
-Views parse the query string and call one query function each; queries.py owns every figure.
+Views parse the query string and call one query function each: ranges.py reads the range,
+queries.py and tables.py own every figure, api.py serves the same figures as JSON.
 """
 
 import csv
@@ -14,22 +15,23 @@ from flask_login import current_user, login_required
 
 from ..links import service as links_service
 from ..links.urls import short_url
-from . import charts, queries
+from ..web.ownership import owned_or_404
+from . import charts, figures, queries, ranges, tables
 
 bp = Blueprint("reports", __name__)
 
 CSV_FLUSH_ROWS = 200
 
 
-def _date_range(first_day: Callable[[], date | None]) -> tuple[queries.DateRange, queries.RangeInvalid | None]:
+def _date_range(first_day: Callable[[], date | None]) -> tuple[ranges.DateRange, ranges.RangeInvalid | None]:
     """The asked-for range, or the default one and the reason the asked-for one was refused."""
     try:
-        return queries.parse_date_range(request.args, first_day=first_day), None
-    except queries.RangeInvalid as exc:
-        return queries.default_range(), exc
+        return ranges.parse_date_range(request.args, first_day=first_day), None
+    except ranges.RangeInvalid as exc:
+        return ranges.default_range(), exc
 
 
-def _page(template: str, error: queries.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):
+def _page(template: str, error: ranges.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):
     """A report page; a refused range shows its message with the default range's figures, as a 400.
 
     `page_url(args)` links to this page again with other query arguments (presets, sorts).
@@ -39,8 +41,9 @@ def _page(template: str, error: queries.RangeInvalid | None, endpoint: str, rout
         template,
         range_error=error,
         charts=charts,
-        queries=queries,
-        granularity=queries.granularity(context["date_range"]),
+        ranges=ranges,
+        figures=figures,
+        granularity=ranges.granularity(context["date_range"]),
         page_url=lambda args: url_for(endpoint, **route, **args),
         **context,
     )
@@ -57,7 +60,7 @@ def index():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    date_range, error = _date_range(lambda: queries.first_day_with_data(current_user.id))
+    date_range, error = _date_range(lambda: ranges.first_day_with_data(current_user.id))
     summary = queries.dashboard_summary(current_user.id, date_range)
     return _page("reports/dashboard.html", error, "reports.dashboard", summary=summary, date_range=date_range)
 
@@ -65,10 +68,8 @@ def dashboard():
 @bp.get("/links/<uuid:link_id>/report")
 @login_required
 def link_report(link_id: uuid.UUID):
-    link = links_service.get_link(current_user.id, link_id)
-    if link is None:
-        abort(404)
-    date_range, error = _date_range(lambda: queries.first_day_of_link(link.id))
+    link = owned_or_404(links_service.get_link(current_user.id, link_id), "link")
+    date_range, error = _date_range(lambda: ranges.first_day_of_link(link.id))
     report = queries.link_report(link, date_range)
     return _page(
         "reports/link.html",
@@ -83,15 +84,15 @@ def link_report(link_id: uuid.UUID):
     )
 
 
-def _table(name: str) -> tuple[queries.TableSpec, queries.TableQuery, queries.RangeInvalid | None]:
-    spec = queries.TABLES[name]
-    date_range, error = _date_range(lambda: queries.first_day_with_data(current_user.id))
-    return spec, queries.parse_table_query(spec, request.args, date_range), error
+def _table(name: str) -> tuple[tables.TableSpec, tables.TableQuery, ranges.RangeInvalid | None]:
+    spec = tables.TABLES[name]
+    date_range, error = _date_range(lambda: ranges.first_day_with_data(current_user.id))
+    return spec, tables.parse_table_query(spec, request.args, date_range), error
 
 
 def _table_page(name: str):
     spec, query, error = _table(name)
-    videos, campaigns = queries.filter_options(current_user.id)
+    videos, campaigns = tables.filter_options(current_user.id)
     return _page(
         "reports/table.html",
         error,
@@ -99,8 +100,8 @@ def _table_page(name: str):
         spec=spec,
         query=query,
         date_range=query.date_range,
-        rows=list(queries.table_rows(current_user.id, spec, query)),
-        totals=queries.table_totals(current_user.id, query),
+        rows=list(tables.table_rows(current_user.id, spec, query)),
+        totals=tables.table_totals(current_user.id, query),
         videos=videos,
         campaigns=campaigns,
         has_links=bool(videos),
@@ -117,7 +118,7 @@ def _table_csv(name: str):
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
-        records = queries.csv_records(spec, query, queries.table_rows(user_id, spec, query, stream=True))
+        records = tables.csv_records(spec, query, tables.table_rows(user_id, spec, query, stream=True))
         for count, record in enumerate(records, start=1):
             writer.writerow(record)
             if count % CSV_FLUSH_ROWS == 0:

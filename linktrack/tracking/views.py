@@ -7,8 +7,6 @@ from flask_login import current_user, login_required
 
 from ..errors import ApiError
 from ..extensions import limiter
-from ..links.service import get_link
-from ..reports import queries as reports
 from ..web.api import api_blueprint, json_body
 from ..web.sessions import sessionless
 from . import service
@@ -101,36 +99,6 @@ def attribution(tracking_id: str):
     if data is None:
         abort(404)
     return data
-
-
-def _owned_link_or_404(campaign_link_id: str):
-    """The caller's link; a malformed id or another creator's link is a 404, never a 403."""
-    link = get_link(current_user.id, campaign_link_id)
-    if link is None:
-        abort(404)
-    return link
-
-
-def _report_range(link) -> reports.DateRange:
-    """`from`/`to` (or `range`) from the query string, as the report pages read them; 400 names the field."""
-    try:
-        return reports.parse_date_range(request.args, first_day=lambda: reports.first_day_of_link(link.id))
-    except reports.RangeInvalid as exc:
-        raise ApiError(400, exc.code, exc.message, exc.field) from None
-
-
-@bp.get("/funnel/<campaign_link_id>")
-@login_required
-def funnel(campaign_link_id: str):
-    link = _owned_link_or_404(campaign_link_id)
-    return reports.funnel_json(link, _report_range(link))
-
-
-@bp.get("/types/<campaign_link_id>")
-@login_required
-def types(campaign_link_id: str):
-    link = _owned_link_or_404(campaign_link_id)
-    return reports.types_json(link, _report_range(link))
 
 
 @bp.post("/cleanup")

@@ -1,0 +1,81 @@
+"""The JSON reports: GET /api/conversions/funnel/<id> and /types/<id> (DESIGN.md §5, owner only).
+
+A session or an API key (login_required admits a Bearer key on /api/); another creator's link or
+a malformed id is a 404, a bad range a 400 naming its parameter, exactly as the pages read ranges.
+"""
+
+from typing import Any
+
+from flask import request
+from flask_login import current_user, login_required
+
+from ..errors import ApiError
+from ..links.service import get_link
+from ..models import EVENT_TYPES, CampaignLink
+from ..web.api import api_blueprint
+from ..web.formatting import money
+from ..web.ownership import owned_or_404
+from .queries import link_figures
+from .ranges import DateRange, RangeInvalid, first_day_of_link, parse_date_range
+
+bp = api_blueprint("reports_api", __name__, url_prefix="/api/conversions")
+
+
+def _report_range(link: CampaignLink) -> DateRange:
+    """`from`/`to` (or `range`) from the query string, as the report pages read them; 400 names the field."""
+    try:
+        return parse_date_range(request.args, first_day=lambda: first_day_of_link(link.id))
+    except RangeInvalid as exc:
+        raise ApiError(400, exc.code, exc.message, exc.field) from None
+
+
+@bp.get("/funnel/<campaign_link_id>")
+@login_required
+def funnel(campaign_link_id: str):
+    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link")
+    return funnel_json(link, _report_range(link))
+
+
+@bp.get("/types/<campaign_link_id>")
+@login_required
+def types(campaign_link_id: str):
+    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link")
+    return types_json(link, _report_range(link))
+
+
+def _rate_json(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 4)
+
+
+def funnel_json(link: CampaignLink, date_range: DateRange) -> dict:
+    """GET /api/conversions/funnel/<id>: counted clicks, then distinct converting visitors per type."""
+    figures = link_figures(link, date_range)
+    stages = []
+    for stage in figures.funnel():
+        entry: dict[str, Any] = {"stage": stage.stage, "count": stage.count}
+        if stage.stage != "clicks":
+            entry["rate"] = _rate_json(stage.rate)
+        stages.append(entry)
+    return {
+        "campaign_link_id": str(link.id),
+        "window_days": link.attribution_window_days,
+        "from": date_range.start.isoformat(),
+        "to": date_range.end.isoformat(),
+        "stages": stages,
+        "total_revenue": money(figures.revenue),
+    }
+
+
+def types_json(link: CampaignLink, date_range: DateRange) -> dict:
+    """GET /api/conversions/types/<id>: conversions and revenue per event type."""
+    figures = link_figures(link, date_range)
+    return {
+        "campaign_link_id": str(link.id),
+        "from": date_range.start.isoformat(),
+        "to": date_range.end.isoformat(),
+        "types": [
+            {"event_type": t, "count": figures.counts[t], "revenue": money(figures.revenue_by_type[t])}
+            for t in EVENT_TYPES
+        ],
+        "total_revenue": money(figures.revenue),
+    }

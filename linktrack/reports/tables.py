@@ -1,0 +1,251 @@
+"""The funnel and revenue tables: their columns (shared by the page and its CSV), the query string
+that picks range, grouping, filters and sort, their rows and totals, and the CSV records.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, cast, func, select
+
+from ..extensions import db
+from ..models import EVENT_TYPES, CampaignLink
+from ..web.formatting import money
+from .figures import GROUPS, NO_CAMPAIGN, Figures, GroupRow
+from .queries import counter_rows, grouped_query, grouped_rows, summed_figures, total_revenue_sql
+from .ranges import DateRange
+
+# ---- the columns of the funnel and revenue tables, shared by the page and its CSV ------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: what the page shows, what the CSV writes, and how SQL sorts it."""
+
+    key: str  # the sort parameter and the CSV header
+    label: str
+    kind: str  # "count", "rate" or "money"
+    value: Callable[[Figures], Any]
+    order: Callable[[dict[str, Any]], Any]
+
+
+def _ratio_sql(numerator: str, denominator: str):
+    return lambda sums: cast(sums[numerator], Float) / func.nullif(sums[denominator], 0)
+
+
+def _summed(key: str, label: str, kind: str, value: Callable[[Figures], Any], counter: str) -> Column:
+    """A column showing `value` of a row's figures, sorted in SQL by the SUM of one counter."""
+    return Column(key, label, kind, value, lambda sums: sums[counter])
+
+
+def _visitors(event_type: str, key: str, label: str) -> Column:
+    """A funnel stage: distinct visitors converting with this type."""
+    return _summed(key, label, "count", lambda f: f.visitors[event_type], f"{event_type}_visitors")
+
+
+def _count(event_type: str, key: str, label: str) -> Column:
+    return _summed(key, label, "count", lambda f: f.counts[event_type], f"{event_type}_count")
+
+
+def _revenue(event_type: str, label: str) -> Column:
+    key = f"{event_type}_revenue"
+    return _summed(key, label, "money", lambda f: f.revenue_by_type[event_type], key)
+
+
+FUNNEL_STAGES = ["clicks", *[f"{event_type}_visitors" for event_type in EVENT_TYPES]]  # Figures.funnel()'s order
+
+
+def _step_rate(key: str, label: str, index: int) -> Column:
+    """Stage `index` of the funnel over the stage before it, as Figures.funnel() computes it."""
+    return Column(
+        key,
+        label,
+        "rate",
+        lambda f: f.funnel()[index].rate,
+        _ratio_sql(FUNNEL_STAGES[index], FUNNEL_STAGES[index - 1]),
+    )
+
+
+def _total_revenue_per_click(sums):
+    return cast(total_revenue_sql(sums), Float) / func.nullif(sums["clicks"], 0)
+
+
+CLICKS = _summed("clicks", "Clicks", "count", lambda f: f.clicks, "clicks")
+
+FUNNEL_COLUMNS = [
+    CLICKS,
+    _visitors("newsletter_signup", "newsletter_signups", "Signups"),
+    _step_rate("signup_rate", "Signup rate", 1),
+    _visitors("course_enrollment", "course_enrollments", "Enrollments"),
+    _step_rate("enrollment_rate", "Enrollment rate", 2),
+    _visitors("purchase", "purchases", "Purchases"),
+    _step_rate("purchase_rate", "Purchase rate", 3),
+    Column(
+        "overall_rate",
+        "Overall rate",
+        "rate",
+        lambda f: f.funnel()[3].overall,
+        _ratio_sql("purchase_visitors", "clicks"),
+    ),
+]
+
+REVENUE_COLUMNS = [
+    CLICKS,
+    _count("purchase", "purchases", "Purchases"),
+    _revenue("purchase", "Purchase revenue"),
+    _count("course_enrollment", "course_enrollments", "Enrollments"),
+    _revenue("course_enrollment", "Enrollment revenue"),
+    _revenue("newsletter_signup", "Signup revenue"),
+    Column("revenue", "Total revenue", "money", lambda f: f.revenue, total_revenue_sql),
+    Column("revenue_per_click", "Revenue per click", "money", lambda f: f.revenue_per_click, _total_revenue_per_click),
+]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # "funnel" or "revenue"
+    title: str
+    columns: list[Column]
+    default_sort: str
+
+
+TABLES = {
+    "funnel": TableSpec("funnel", "Funnel", FUNNEL_COLUMNS, "clicks"),
+    "revenue": TableSpec("revenue", "Revenue", REVENUE_COLUMNS, "revenue"),
+}
+NAME_SORT = "name"
+FILTER_MAX_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """What a funnel or revenue page shows: range, grouping, filters and sort (from its query string)."""
+
+    date_range: DateRange
+    group: str = "video"
+    video: str = ""
+    campaign: str = ""
+    sort: str = ""
+    descending: bool = True
+
+    def args(self, **changes) -> dict[str, str]:
+        """Query-string arguments for this view, with `changes` applied (None drops one)."""
+        values = {
+            **self.date_range.args(),
+            "group": self.group,
+            "video": self.video,
+            "campaign": self.campaign,
+            "sort": self.sort,
+            "dir": "desc" if self.descending else "asc",
+        }
+        values.update(changes)
+        return {name: value for name, value in values.items() if value}
+
+    def sort_args(self, key: str) -> dict[str, str]:
+        """Arguments for a column header: its sort, descending first, flipping when already sorted by it."""
+        if key == self.sort:
+            return self.args(dir="asc" if self.descending else "desc")
+        return self.args(sort=key, dir="asc" if key == NAME_SORT else "desc")
+
+
+def _clean_filter(value: str | None) -> str:
+    return "".join(ch for ch in (value or "") if ch.isprintable()).strip()[:FILTER_MAX_LENGTH]
+
+
+def parse_table_query(spec: TableSpec, args: Mapping[str, str], date_range: DateRange) -> TableQuery:
+    """Grouping, filters and sort from a query string; unknown values fall back to the defaults."""
+    group = args.get("group") if args.get("group") in GROUPS else "video"
+    keys = {column.key for column in spec.columns} | {NAME_SORT}
+    sort = args.get("sort") if args.get("sort") in keys else spec.default_sort
+    default_dir = "asc" if sort == NAME_SORT else "desc"
+    direction = args.get("dir") if args.get("dir") in ("asc", "desc") else default_dir
+    return TableQuery(
+        date_range=date_range,
+        group=group,
+        video=_clean_filter(args.get("video")),
+        campaign=_clean_filter(args.get("campaign")),
+        sort=sort,
+        descending=direction == "desc",
+    )
+
+
+def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool = False) -> Iterator[GroupRow]:
+    """The rows of a funnel or revenue table in the order the page shows them."""
+    order = None
+    if query.sort != NAME_SORT:
+        order = next(column.order for column in spec.columns if column.key == query.sort)
+    statement = grouped_query(
+        user_id,
+        query.date_range,
+        query.group,
+        video=query.video or None,
+        campaign=query.campaign or None,
+        order=order,
+        descending=query.descending,
+    )
+    return grouped_rows(statement, query.group, stream=stream)
+
+
+def table_totals(user_id: int, query: TableQuery) -> Figures:
+    """The filtered totals above a table (links, videos or campaigns together)."""
+    rows = counter_rows(query.date_range, user_id=user_id)
+    conditions = []
+    if query.video or query.campaign:
+        links = select(CampaignLink.id).where(CampaignLink.user_id == user_id)
+        if query.video:
+            links = links.where(CampaignLink.video_id == query.video)
+        if query.campaign == NO_CAMPAIGN:
+            links = links.where(CampaignLink.campaign.is_(None))
+        elif query.campaign:
+            links = links.where(CampaignLink.campaign == query.campaign)
+        conditions.append(rows.c.campaign_link_id.in_(links))
+    return summed_figures(rows, *conditions)
+
+
+def filter_options(user_id: int) -> tuple[list[str], list[str]]:
+    """The creator's video ids and campaign names, for the filter menus (one row per link at most)."""
+    videos = db.session.scalars(
+        select(CampaignLink.video_id).where(CampaignLink.user_id == user_id).distinct().order_by(CampaignLink.video_id)
+    ).all()
+    campaigns = db.session.scalars(
+        select(CampaignLink.campaign)
+        .where(CampaignLink.user_id == user_id, CampaignLink.campaign.is_not(None))
+        .distinct()
+        .order_by(CampaignLink.campaign)
+    ).all()
+    has_unnamed = db.session.scalar(
+        select(CampaignLink.id).where(CampaignLink.user_id == user_id, CampaignLink.campaign.is_(None)).limit(1)
+    )
+    return list(videos), list(campaigns) + ([NO_CAMPAIGN] if has_unnamed else [])
+
+
+def group_headers(group: str) -> list[str]:
+    """The leading columns that name a row: link, video and campaign for links."""
+    return ["link", "video", "campaign"] if group == "link" else [group]
+
+
+def csv_cell(kind: str, value: Any) -> str:
+    """A value as the CSV writes it: counts as integers, rates as fractions, money with two decimals."""
+    if value is None:
+        return ""
+    if kind == "rate":
+        return f"{value:.4f}"
+    if kind == "money":
+        return money(value)
+    return str(value)
+
+
+def csv_text(value: str | None) -> str:
+    """Text a spreadsheet will not run as a formula (a name starting with =, +, - or @)."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_records(spec: TableSpec, query: TableQuery, rows: Iterator[GroupRow]) -> Iterator[list[str]]:
+    """The header and then one record per row, exactly the table's columns in the page's order."""
+    yield group_headers(query.group) + [column.key for column in spec.columns]
+    for row in rows:
+        names = [row.label, row.video_id, row.campaign or NO_CAMPAIGN] if row.group == "link" else [row.label]
+        yield [csv_text(name) for name in names] + [
+            csv_cell(column.kind, column.value(row.figures)) for column in spec.columns
+        ]
