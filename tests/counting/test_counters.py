@@ -10,16 +10,7 @@ import time_machine
 from linktrack.extensions import db
 from linktrack.models import CampaignLink
 from linktrack.redirect.clicks import click_row, store_clicks
-from tests.support.counting import (
-    BOT,
-    DAY_ONE,
-    convert,
-    months_from_days,
-    recounted,
-    snapshot,
-    user_days_from_days,
-    visit,
-)
+from tests.support.counting import BOT, DAY_ONE, assert_rollups_and_recount_agree, convert, snapshot, visit
 from tests.support.redirect import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
 
 
@@ -62,9 +53,7 @@ def test_clicks_and_conversions_through_the_real_paths_match_a_recount(app, clie
     assert live["lags"][(link_id, second_day, 0)] == 1  # Alice signed up a second after her click
     assert live["lags"][(link_id, fourth_day, 3)] == 3  # her two purchases and Bob's enrollment
     assert live["lags"][(link_id, fourth_day, 2)] == 1  # Dave converted 2 days 23:59:59 after his click
-    assert live["months"] == months_from_days(live["stats"])
-    assert live["user_days"] == user_days_from_days(live["stats"])
-    assert live == recounted(app)
+    assert_rollups_and_recount_agree(app, live)
 
 
 def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
@@ -87,9 +76,7 @@ def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
     assert live["stats"][(str(link_id), date(2026, 5, 4))]["unique_clicks"] == 1
     after_midnight = live["stats"][(str(link_id), date(2026, 5, 5))]
     assert (after_midnight["clicks"], after_midnight["unique_clicks"], after_midnight["bot_clicks"]) == (1, 1, 1)
-    assert live["months"] == months_from_days(live["stats"])
-    assert live["user_days"] == user_days_from_days(live["stats"])
-    assert live == recounted(app)
+    assert_rollups_and_recount_agree(app, live)
 
 
 def test_demo_data_arrives_with_its_aggregates(app):
@@ -100,9 +87,7 @@ def test_demo_data_arrives_with_its_aggregates(app):
     live = snapshot(app)
     assert sum(row["clicks"] + row["bot_clicks"] for row in live["stats"].values()) == counts["clicks"]
     assert sum(live["lags"].values()) == counts["conversions"]
-    assert live["months"] == months_from_days(live["stats"])
-    assert live["user_days"] == user_days_from_days(live["stats"])
-    assert live == recounted(app)
+    assert_rollups_and_recount_agree(app, live)
 
 
 def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(app, client, owner):
@@ -131,9 +116,7 @@ def test_click_breakdowns_count_people_by_referrer_site_device_browser_and_os(ap
         assert sum(by_dimension[(day, dimension)].values()) == 5
         assert sum(by_dimension[(next_day, dimension)].values()) == 1
     assert not any("private" in value or "watch" in value for (_, _, value) in counts)
-    assert live["months"] == months_from_days(live["stats"])
-    assert live["user_days"] == user_days_from_days(live["stats"])
-    assert live == recounted(app)
+    assert_rollups_and_recount_agree(app, live)
 
     # The link page shows sites without "www." (YouTube's two spellings fold into one line).
     from linktrack.reports.queries import NO_REFERRER, link_report
@@ -177,6 +160,4 @@ def test_monthly_rows_are_the_sums_of_the_daily_rows_across_a_month_boundary(app
     may_row = live["months"][(link_id, may)]
     assert (may_row["clicks"], may_row["purchase_count"], may_row["purchase_visitors"]) == (1, 2, 1)
     assert may_row["purchase_revenue"] == Decimal("35.01")
-    assert live["months"] == months_from_days(live["stats"])
-    assert live["user_days"] == user_days_from_days(live["stats"])
-    assert live == recounted(app)
+    assert_rollups_and_recount_agree(app, live)

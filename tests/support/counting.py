@@ -102,6 +102,16 @@ def months_from_days(stats: dict) -> dict:
     return months
 
 
+def assert_rollups_and_recount_agree(app, live: dict) -> None:
+    """What every counting test ends with: the monthly and creator rows of the snapshot `live` are
+    the sums of its daily rows, and all of it equals a recount from the raw events. (Helpers get no
+    assertion rewriting: the messages show both sides.)"""
+    for name, due in (("months", months_from_days(live["stats"])), ("user_days", user_days_from_days(live["stats"]))):
+        assert live[name] == due, f"{name} are not the sums of the daily rows: {live[name]} != {due}"
+    recount = recounted(app)
+    assert live == recount, f"the aggregates differ from a recount: {live} != {recount}"
+
+
 WAIT = 10  # seconds a step may take before the test fails instead of hanging
 
 
