@@ -54,7 +54,7 @@ class LinkDailyStats(ReportCounters, db.Model):
     history grows. Clicks count by click day, conversions by conversion day. `<type>_visitors`
     counts the tracking ids whose *first* conversion of that type fell on this day, so summing
     it over any range counts each visitor once (the funnel's distinct tracking ids).
-    `recount_daily_stats()` (counting/counters.py) rebuilds rows from the raw events.
+    `recount_daily_stats()` (counting/recount.py) rebuilds rows from the raw events.
     """
 
     __tablename__ = "link_daily_stats"
@@ -122,7 +122,7 @@ class LinkDailyBreakdown(db.Model):
     The link page's referrers, devices, browsers and operating systems for any date range without
     reading the raw clicks. `dimension` is 'referrer' (the referring site's host only, lower case:
     the page a viewer came from stays private), 'device', 'browser' or 'os'; `value` is '' when
-    the click had none. Kept up to date by `count_clicks`, rebuilt by `recount_daily_stats()`.
+    the click had none. Kept up to date by `add_clicks`, rebuilt by `recount_daily_stats()`.
     """
 
     __tablename__ = "link_daily_breakdowns"

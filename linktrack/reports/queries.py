@@ -393,7 +393,7 @@ def _click_breakdown(link_id: uuid.UUID, date_range: DateRange, dimension: str) 
 
 
 def _referrer_name(host: str | None) -> str:
-    """A referrer's host (aggregates.referrer_host) without "www.": its site, never its page."""
+    """A referrer's host (counting.counters.referrer_host) without "www.": its site, never its page."""
     return host.removeprefix("www.") if host else NO_REFERRER
 
 

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .. import dialect
 from ..errors import ApiError
 from ..extensions import db
 from ..web.api import loads_strict
@@ -83,7 +84,7 @@ class ConversionFastPath:
 
     def _on_postgresql(self) -> bool:
         if self._postgresql is None:
-            self._postgresql = db.engine.dialect.name == "postgresql"
+            self._postgresql = dialect.is_postgresql(db.engine)
         return self._postgresql
 
     @staticmethod
