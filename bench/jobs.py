@@ -167,7 +167,7 @@ def prepare_database(url: str, webhook_url: str, conversions: int) -> list[str]:
     for purchases and `conversions` purchases from that click. Answers the purchases' ids."""
     from linktrack.auth.service import register_user
     from linktrack.extensions import db
-    from linktrack.forwarding.service import create_destination
+    from linktrack.forwarding.destinations import create_destination
     from linktrack.models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 
     app = rebuild_database(url, {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})

@@ -205,7 +205,7 @@ def prepare_database(url: str, webhook_url: str, clicks: int) -> dict:
     a webhook destination for purchases, and `clicks` numbered clicks an hour old to convert."""
     from linktrack.auth.service import create_api_key, register_user
     from linktrack.extensions import db
-    from linktrack.forwarding.service import create_destination
+    from linktrack.forwarding.destinations import create_destination
     from linktrack.models import CampaignLink
 
     app = rebuild_database(url, {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})

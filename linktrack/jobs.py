@@ -5,7 +5,7 @@ name, and `rq cron linktrack.cron` runs the periodic ones. Importing this module
 """
 
 from .counting.conversions import count_leftovers
-from .forwarding.service import deliver, fan_out, requeue_lost_deliveries
+from .forwarding.deliveries import deliver, fan_out, requeue_lost_deliveries
 from .queue import job, run_pending_jobs
 from .tracking.cleanup import run_cleanup
 

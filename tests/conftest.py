@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, create_engine, text
 from linktrack import create_app
 from linktrack.config import normalise_database_url
 from linktrack.extensions import db
-from linktrack.forwarding import service as forwarding_service
+from linktrack.forwarding import destinations as forwarding_destinations
 from tests.support import redirect as redirect_support
 from tests.support.app import app_settings
 from tests.support.forms import form_post
@@ -246,7 +246,7 @@ def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
     up = build()
     link = redirect_support.create_link(up, user_id)
     with up.app_context():
-        forwarding_service.create_destination(
+        forwarding_destinations.create_destination(
             user_id, "webhook", "hook", {"url": httpserver.url_for("/hook")}, ["purchase"]
         )
     return build, up, link

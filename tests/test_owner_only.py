@@ -15,7 +15,7 @@ import pytest
 
 from linktrack import create_app
 from linktrack.extensions import db
-from linktrack.forwarding.service import create_destination
+from linktrack.forwarding.destinations import create_destination
 from linktrack.models.forwarding import ForwardingDelivery
 from tests.support.app import app_settings as settings_for
 from tests.support.forms import csrf_token_from

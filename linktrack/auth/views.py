@@ -4,7 +4,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import limiter
-from ..forwarding import service as forwarding
+from ..forwarding import destinations as forwarding
 from ..web.api import api_blueprint
 from . import service
 from .forms import ApiKeyForm, ChangePasswordForm, ConversionRetentionForm, LoginForm, RegisterForm

@@ -1,24 +1,24 @@
-"""Settings → Forwarding: destinations, their deliveries and attempts (service.py does the work)."""
+"""Settings → Forwarding: destinations, their deliveries and attempts (destinations.py, deliveries.py do the work)."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..web.ownership import owned_or_404
-from . import service
+from . import deliveries, destinations
 from .forms import EVENT_TYPE_LABELS, DestinationForm
 
 bp = Blueprint("forwarding", __name__, url_prefix="/settings/forwarding")
 
 
 def _render(form=None, new_secret=None, status=200):
-    destinations = service.destinations_for(current_user.id)
+    listed = destinations.destinations_for(current_user.id)
     return (
         render_template(
             "forwarding/index.html",
             form=form or DestinationForm(formdata=None),
-            destinations=destinations,
-            deliveries={d.id: service.recent_deliveries(d.id) for d in destinations},
-            kind_labels=service.KIND_LABELS,
+            destinations=listed,
+            deliveries={d.id: deliveries.recent_deliveries(d.id) for d in listed},
+            kind_labels=destinations.KIND_LABELS,
             event_labels=EVENT_TYPE_LABELS,
             new_secret=new_secret,
         ),
@@ -27,13 +27,13 @@ def _render(form=None, new_secret=None, status=200):
 
 
 def _owned_destination(destination_id: int):
-    return owned_or_404(service.get_destination(current_user.id, destination_id), "destination")
+    return owned_or_404(destinations.get_destination(current_user.id, destination_id), "destination")
 
 
 @bp.get("")
 @login_required
 def index():
-    for destination in service.destinations_for(current_user.id):
+    for destination in destinations.destinations_for(current_user.id):
         if destination.paused_at is not None:
             flash(
                 f"“{destination.name}” is paused: its last {destination.consecutive_failures} deliveries failed. "
@@ -49,10 +49,10 @@ def create():
     form = DestinationForm()
     if form.validate_on_submit():
         try:
-            destination, secret = service.create_destination(
+            destination, secret = destinations.create_destination(
                 current_user.id, form.kind.data, form.name.data, form.data, form.event_types.data
             )
-        except service.DestinationInvalid as exc:
+        except destinations.DestinationInvalid as exc:
             getattr(form, exc.field).errors.append(exc.message)
         else:
             flash(f"“{destination.name}” added. New conversions are sent there from now on.", "success")
@@ -67,7 +67,7 @@ def create():
 def toggle(destination_id: int):
     destination = _owned_destination(destination_id)
     turn_on = not destination.active
-    service.set_enabled(destination, turn_on)
+    destinations.set_enabled(destination, turn_on)
     flash(f"“{destination.name}” is {'on' if turn_on else 'off'}.", "info")
     return redirect(url_for("forwarding.index"))
 
@@ -77,8 +77,8 @@ def toggle(destination_id: int):
 def change_event_types(destination_id: int):
     destination = _owned_destination(destination_id)
     try:
-        service.set_event_types(destination, request.form.getlist("event_types"))
-    except service.DestinationInvalid as exc:
+        destinations.set_event_types(destination, request.form.getlist("event_types"))
+    except destinations.DestinationInvalid as exc:
         flash(exc.message, "error")
     else:
         flash(f"“{destination.name}” now receives the events you chose.", "success")
@@ -88,7 +88,7 @@ def change_event_types(destination_id: int):
 @bp.post("/<int:destination_id>/test")
 @login_required
 def send_test(destination_id: int):
-    delivery = service.send_test_event(_owned_destination(destination_id))
+    delivery = deliveries.send_test_event(_owned_destination(destination_id))
     if delivery.status == "delivered":
         flash("Test event delivered.", "success")
     elif delivery.status == "failed":
@@ -102,7 +102,7 @@ def send_test(destination_id: int):
 @login_required
 def delete(destination_id: int):
     destination = _owned_destination(destination_id)
-    service.delete_destination(destination)
+    destinations.delete_destination(destination)
     flash(f"“{destination.name}” removed.", "info")
     return redirect(url_for("forwarding.index"))
 
@@ -110,8 +110,8 @@ def delete(destination_id: int):
 @bp.post("/deliveries/<int:delivery_id>/redeliver")
 @login_required
 def redeliver(delivery_id: int):
-    delivery = owned_or_404(service.get_delivery(current_user.id, delivery_id), "delivery")
-    if service.redeliver(delivery):
+    delivery = owned_or_404(deliveries.get_delivery(current_user.id, delivery_id), "delivery")
+    if deliveries.redeliver(delivery):
         flash("Sent again.", "info")
     else:
         flash("That delivery is still being tried.", "info")

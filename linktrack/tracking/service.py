@@ -24,7 +24,7 @@ from .. import queue
 from ..counting.conversions import count_later
 from ..errors import ApiError
 from ..extensions import db
-from ..forwarding.service import conversion_recorded
+from ..forwarding.deliveries import conversion_recorded
 from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..web.formatting import money
 from .rules import EVENT_TYPES, check_revenue, days_since_click, parse_revenue, window_expires_at, within_window

@@ -233,7 +233,7 @@ def test_a_forwarding_job_that_meets_the_database_away_is_tried_again_later(
     from rq import Queue, SimpleWorker
     from rq.registry import FailedJobRegistry
 
-    from linktrack.forwarding.service import create_destination
+    from linktrack.forwarding.destinations import create_destination
 
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     app = create_app(

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from linktrack import jobs
 from linktrack import queue as jobqueue
 from linktrack.extensions import db
-from linktrack.forwarding.service import create_destination
+from linktrack.forwarding.destinations import create_destination
 from linktrack.models import ClickEvent, ConversionEvent, PendingJob
 from linktrack.models.forwarding import ForwardingDelivery
 from tests.support.faults import RedisServer

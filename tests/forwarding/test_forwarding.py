@@ -19,7 +19,7 @@ from linktrack import jobs
 from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.forwarding import google
-from linktrack.forwarding.service import create_destination
+from linktrack.forwarding.destinations import create_destination
 from linktrack.models import PendingJob, User
 from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
 from tests.support.forms import form_post

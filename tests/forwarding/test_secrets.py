@@ -13,7 +13,7 @@ import socket
 from sqlalchemy import select
 
 from linktrack.extensions import db
-from linktrack.forwarding.service import decrypt_credentials
+from linktrack.forwarding.destinations import decrypt_credentials
 from linktrack.models.forwarding import ForwardingDestination
 from tests.support.forms import form_post
 
