@@ -14,7 +14,7 @@ DELIVERY_STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
 
 
 class ForwardingDestination(db.Model):
-    """Where a creator's conversions are sent. Credentials are a Fernet token (service.py);
+    """Where a creator's conversions are sent. Credentials are a Fernet token (forwarding/destinations.py);
     `secret_hint` keeps the last characters so the page can say which key is stored."""
 
     __tablename__ = "forwarding_destinations"
