@@ -12,13 +12,15 @@ from flask_login import current_user, login_required
 from ..errors import ApiError
 from ..links.service import get_link
 from ..models import EVENT_TYPES, CampaignLink
-from ..web.api import api_blueprint
+from ..web.api import allow_cross_origin, api_blueprint
 from ..web.formatting import money
 from ..web.ownership import owned_or_404
 from .queries import link_figures
 from .ranges import DateRange, RangeInvalid, first_day_of_link, parse_date_range
 
 bp = api_blueprint("reports_api", __name__, url_prefix="/api/conversions")
+# Under /api/conversions, so with the conversions API's CORS answer (web/api.py).
+bp.after_request(allow_cross_origin)
 
 
 def _report_range(link: CampaignLink) -> DateRange:

@@ -23,12 +23,11 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .. import dialect
 from ..errors import ApiError
 from ..extensions import db
-from ..web.api import loads_strict
+from ..web.api import cors_headers, loads_strict
 from ..web.security import api_headers, is_https
 from . import service
 from .ip_limit import IpLimit
 from .store import SessionStore, psycopg_store
-from .views import cors_headers
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from ..errors import ApiError
 from ..extensions import limiter
-from ..web.api import api_blueprint, json_body
+from ..web.api import allow_cross_origin, api_blueprint, json_body
 from ..web.sessions import sessionless
 from . import service
 from .script import tracker_script
@@ -25,20 +25,10 @@ def _ip_limit() -> str:
     return current_app.config["CONVERSION_RATE_LIMIT_PER_IP"]
 
 
-def cors_headers(origin: str | None) -> list[tuple[str, str]]:
-    """Landing pages on other origins read our answers; no cookies are ever allowed cross-site.
-    The fast path (fast_path.py) sends the same headers."""
-    return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")] if origin else []
-
-
 @bp.after_request
 def _cors(response):
     if request.endpoint != "tracking.script":
-        for name, value in cors_headers(request.headers.get("Origin")):
-            if name == "Vary":
-                response.vary.add(value)
-            else:
-                response.headers[name] = value
+        allow_cross_origin(response)
     return response
 
 

@@ -94,3 +94,19 @@ def json_body() -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
     return body
+
+
+def cors_headers(origin: str | None) -> list[tuple[str, str]]:
+    """The conversions API answers landing pages on other origins: their Origin is echoed, and no
+    cookie is ever allowed cross-site. The conversion fast path sends exactly these."""
+    return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")] if origin else []
+
+
+def allow_cross_origin(response):
+    """cors_headers on a Flask response (an after_request hook's body)."""
+    for name, value in cors_headers(request.headers.get("Origin")):
+        if name == "Vary":
+            response.vary.add(value)
+        else:
+            response.headers[name] = value
+    return response

@@ -148,3 +148,14 @@ def test_anonymous_and_bad_keys_answer_401(app, shop, endpoint):
         response = client.get(f"/api/conversions/{endpoint}/{shop.alpha}", headers=headers)
         assert response.status_code == 401
         assert response.get_json()["error"]["code"] in ("unauthorized", "invalid_api_key")
+
+
+@pytest.mark.parametrize("endpoint", ["funnel", "types"])
+def test_the_reports_answer_other_origins_as_the_conversions_api_does(app, shop, api_key_for, endpoint):
+    """Under /api/conversions, so with its CORS answer: the caller's Origin echoed, Vary: Origin."""
+    key = api_key_for(shop.alice_id)
+    headers = {"Authorization": f"Bearer {key}", "Origin": "https://dashboard.example.com"}
+    response = app.test_client().get(f"/api/conversions/{endpoint}/{shop.alpha}", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://dashboard.example.com"
+    assert "Origin" in response.headers["Vary"]
