@@ -34,8 +34,6 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
-        template_folder="../templates",
-        static_folder="../static",
     )
     app.config.from_object(Config)
     app.config.update(Config.from_environ())
@@ -124,7 +122,7 @@ def _register_extensions(app: Flask) -> None:
 
     app.json = StrictJSONProvider(app)
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     install_login(app)

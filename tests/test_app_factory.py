@@ -10,6 +10,7 @@ import pytest
 from flask import request
 from flask_migrate import upgrade
 
+import linktrack
 from linktrack import create_app
 from linktrack.config import Config, TestConfig, normalise_database_url
 from linktrack.extensions import db
@@ -299,3 +300,13 @@ def test_importing_the_package_builds_no_app_and_opens_no_connection(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "imported ['api_keys', 'campaign_links', 'click_events', 'conversion_events'" in result.stdout
     assert not sqlite_file.exists()
+
+
+def test_templates_static_files_and_migrations_are_found_inside_the_package(app):
+    """An installed linktrack (`pip install .`) has only its package folder: everything the app
+    reads at run time must live there, not beside it in the repository."""
+    package = Path(linktrack.__file__).resolve().parent
+    assert Path(app.jinja_loader.searchpath[0]).resolve() == package / "templates"
+    assert Path(app.static_folder).resolve() == package / "static"
+    assert Path(app.extensions["migrate"].directory).resolve() == package / "migrations"
+    assert (package / "migrations" / "env.py").exists() and (package / "static" / "css" / "app.css").exists()

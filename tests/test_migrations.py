@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 APP_TABLES = {"users", "api_keys", "campaign_links", "click_events", "conversion_events"}
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "linktrack" / "migrations"
 
 
 def schema_differences(connection) -> list:
