@@ -2,11 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    TypeDecorator,
-)
+from sqlalchemy import JSON, DateTime, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 
 EVENT_TYPES = ("newsletter_signup", "course_enrollment", "purchase")

@@ -6,14 +6,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import (
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    String,
-)
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db

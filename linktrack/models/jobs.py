@@ -2,10 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import (
-    Integer,
-    String,
-)
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db

@@ -4,17 +4,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    Uuid,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db

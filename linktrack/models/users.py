@@ -4,12 +4,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import (
-    ForeignKey,
-    Integer,
-    String,
-    select,
-)
+from sqlalchemy import ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db

@@ -37,21 +37,22 @@ def conversion_setup(creator, api_key_for, make_link, make_click):
     return {"key": api_key_for(owner_id), "link_id": link_id, "tracking_id": make_click(link_id)}
 
 
+# Every route that reads a JSON body, with a caller allowed to post to it.
+CALLERS = [
+    ("/api/links", "key"),
+    ("/api/links/preview", "key"),
+    ("/api/conversions", "key"),
+    ("/api/conversions", "landing page"),
+]
+
+
 def _post(client, path: str, data: str, headers: dict):
     return client.post(
         path, data=data.encode("utf-8", "surrogatepass"), content_type="application/json", headers=headers
     )
 
 
-@pytest.mark.parametrize(
-    ("path", "caller"),
-    [
-        ("/api/links", "key"),
-        ("/api/links/preview", "key"),
-        ("/api/conversions", "key"),
-        ("/api/conversions", "landing page"),
-    ],
-)
+@pytest.mark.parametrize(("path", "caller"), CALLERS)
 def test_json_beyond_the_standard_is_a_400(app, conversion_setup, path, caller):
     client = app.test_client()
     headers = {"Authorization": f"Bearer {conversion_setup['key']}"} if caller == "key" else {"Origin": LANDING}
@@ -64,15 +65,7 @@ def test_json_beyond_the_standard_is_a_400(app, conversion_setup, path, caller):
         assert response.get_json()["error"]["code"] == "invalid_json", case
 
 
-@pytest.mark.parametrize(
-    ("path", "caller"),
-    [
-        ("/api/links", "key"),
-        ("/api/links/preview", "key"),
-        ("/api/conversions", "key"),
-        ("/api/conversions", "landing page"),
-    ],
-)
+@pytest.mark.parametrize(("path", "caller"), CALLERS)
 def test_deeply_nested_json_is_a_400(app, conversion_setup, path, caller):
     """Every caller that may post to the route hears 400 invalid_json (no 401 allowed: each one here
     is authorised, so a 401 would mean the body was never read)."""
