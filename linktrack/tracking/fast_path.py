@@ -32,7 +32,7 @@ from .store import SessionStore, psycopg_store
 log = logging.getLogger(__name__)
 
 PATH = "/api/conversions"
-INTERNAL_ERROR = "The conversion was stored, but its answer failed; sending it again is safe."
+INTERNAL_ERROR = "The conversion was stored, but its answer failed; sending it again with the same event_id is safe."
 
 
 class ConversionFastPath:
@@ -63,8 +63,8 @@ class ConversionFastPath:
             except Exception:
                 db.session.rollback()
                 if store is not None and store.committed:
-                    # Stored: Flask must not record it again. The tracker retries a 500, and its
-                    # event_id (or the visitor's repeat) makes that retry a replay.
+                    # Stored: Flask must not record it again. The tracker retries a 500 with the
+                    # event_id it always sends, so its retry is a replay, not a second conversion.
                     log.exception("conversion stored, its answer failed")
                     status, payload, extra = 500, ApiError(500, "internal_error", INTERNAL_ERROR).body(), []
                 else:  # nothing was committed: Flask answers it again, in its own way

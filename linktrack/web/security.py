@@ -54,10 +54,14 @@ HSTS_WHEN_HTTPS = {False: (), True: (HSTS,)}
 FAST_PATH_HEADERS = {https: [("X-Content-Type-Options", "nosniff"), *HSTS_WHEN_HTTPS[https]] for https in (False, True)}
 
 
-def api_headers(https: bool) -> list[tuple[str, str]]:
+_API_HEADERS_BY_SCHEME = {https: (*API_HEADERS, *HSTS_WHEN_HTTPS[https]) for https in (False, True)}
+
+
+def api_headers(https: bool) -> tuple[tuple[str, str], ...]:
     """What every JSON API answer carries, for a WSGI layer that answers before Flask (the
-    conversion fast path); Flask's own answers get the same from `_add_security_headers`."""
-    return [*API_HEADERS, *HSTS_WHEN_HTTPS[https]]
+    conversion fast path); Flask's own answers get the same from `_add_security_headers`.
+    Built once per scheme: it is read on every landing-page conversion."""
+    return _API_HEADERS_BY_SCHEME[https]
 
 
 def is_https(environ) -> bool:
