@@ -132,9 +132,11 @@ def _load_user_from_session(user_id: str) -> User | None:
 
 
 def _load_user_from_bearer(req) -> User | None:
-    """Flask-Login request loader: `Authorization: Bearer <key>` authenticates as the key's creator."""
+    """Flask-Login request loader: `Authorization: Bearer <key>` authenticates as the key's creator,
+    on /api/ only. Pages need a session: a key (perhaps leaked, perhaps revoked later) must never
+    obtain a page's CSRF token, a session cookie, or the forms that create keys and destinations."""
     header = req.headers.get("Authorization")
-    if not header:
+    if not header or not wants_json():
         return None
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
