@@ -42,5 +42,6 @@ def downgrade():
     with op.batch_alter_table("password_reset_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_password_reset_tokens_user_id"))
     op.drop_table("password_reset_tokens")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("session_version")
+    # Not in batch mode: on SQLite that rebuilds `users`, and dropping the old table with foreign keys
+    # on would cascade-delete every creator's links and reports. SQLite 3.35+ drops a column in place.
+    op.drop_column("users", "session_version")
