@@ -1,4 +1,6 @@
-"""Command line: `flask users create|api-key`, `flask demo` and `flask recount`."""
+"""Command line: `flask users create|set-password|api-key`, `flask demo` and `flask recount`."""
+
+import sys
 
 import click
 from flask import Flask
@@ -22,15 +24,44 @@ def create_user(email: str, password: str) -> None:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
-    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
-        raise click.BadParameter(
-            f"use between {PASSWORD_MIN_LENGTH} and {PASSWORD_MAX_LENGTH} characters", param_hint="--password"
-        )
+    _check_password_length(password, "--password")
     try:
         user = accounts.register_user(email, password)
     except accounts.EmailTaken:
         raise click.ClickException(f"an account with the email {email} already exists") from None
     click.echo(f"Created creator {user.email} (id {user.id}).")
+
+
+def _check_password_length(password: str, param_hint: str) -> None:
+    """The registration form's rule, said the command line's way."""
+    if not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        raise click.BadParameter(
+            f"use between {PASSWORD_MIN_LENGTH} and {PASSWORD_MAX_LENGTH} characters", param_hint=param_hint
+        )
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input instead of prompting (for scripts).",
+)
+def set_password(email: str, password_stdin: bool) -> None:
+    """Set a creator's password (when they cannot reset it by email); ends every session of theirs.
+
+    The password is never a command-line argument (it would sit in the shell history and the
+    process list) and never echoed."""
+    user = User.by_email(email)
+    if user is None:
+        raise click.ClickException(f"no creator with the email {email}")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _check_password_length(password, "password")
+    accounts.change_password(user, password)
+    click.echo(f"Password set for {user.email}; every session of the account has been signed out.")
 
 
 @users.command("api-key")

@@ -35,6 +35,8 @@ RATE_LIMIT_SETTINGS = (
     "CONVERSION_RATE_LIMIT_PER_IP",
     "CONVERSION_RATE_LIMIT_PER_TRACKING_ID",
     "LINK_API_RATE_LIMIT",
+    "PASSWORD_RESET_RATE_LIMIT_PER_IP",
+    "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
 )
 
 
@@ -62,6 +64,17 @@ class Config:
     CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
     CONVERSION_RATE_LIMIT_PER_TRACKING_ID = "30 per minute"
     LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
+    PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"  # "Forgot password?" requests from one address
+    PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"  # reset emails to one address, asked by anyone
+    PASSWORD_RESET_VALID_MINUTES = 60
+    MAIL_SERVER = None  # unset: no mail; the forgot-password page explains `flask users set-password`
+    MAIL_PORT = 25
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_USE_TLS = False  # STARTTLS after connecting (usually port 587)
+    MAIL_USE_SSL = False  # TLS from the first byte (usually port 465)
+    MAIL_DEFAULT_SENDER = "linktrack <no-reply@localhost>"
+    MAIL_TIMEOUT_SECONDS = 10
     MAX_CONTENT_LENGTH = 1024 * 1024  # no request body needs more; conversions allow far less
     PASSWORD_HASH_METHOD = "scrypt"
     SESSION_COOKIE_SECURE = None  # None: secure unless FLASK_DEBUG or testing (create_app decides)
@@ -110,6 +123,14 @@ class Config:
             values["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = _bool(environ["FORWARDING_ALLOW_PRIVATE_ADDRESSES"], False)
         if environ.get("SESSION_COOKIE_SECURE"):
             values["SESSION_COOKIE_SECURE"] = _bool(environ["SESSION_COOKIE_SECURE"], True)
+        for name in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER"):
+            if environ.get(name):
+                values[name] = environ[name]
+        if environ.get("MAIL_PORT"):
+            values["MAIL_PORT"] = int(environ["MAIL_PORT"])
+        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+            if name in environ:
+                values[name] = _bool(environ[name], False)
         for name in RATE_LIMIT_SETTINGS:
             if environ.get(name):
                 values[name] = environ[name]

@@ -35,6 +35,10 @@ PUBLIC = {
     "POST auth.register": "signing up",
     "POST auth.logout": "logging out (CSRF-checked; harmless without a session)",
     "GET auth.logout_by_get": "answers 405: logging out needs a POST",
+    "GET auth.forgot_password": "asking for a password-reset email",
+    "POST auth.forgot_password": "asking for a password-reset email (the same answer for any address)",
+    "GET auth.reset_password": "the emailed reset link (the token is the credential)",
+    "POST auth.reset_password": "setting a new password with the emailed token",
     "GET static": "stylesheets, scripts, icons",
     "GET openapi.openapi_document": "the API contract",
 }
@@ -71,6 +75,7 @@ OWNER_ONLY = {
     "POST auth.change_password": Call("/settings/password"),
     "POST auth.change_conversion_retention": Call("/settings/retention"),
     "POST auth.create_api_key": Call("/settings/api-keys"),
+    "POST auth.log_out_everywhere": Call("/settings/log-out-everywhere"),
     "POST auth.revoke_api_key": Call("/settings/api-keys/{key}/revoke"),
     "GET forwarding.index": Call("/settings/forwarding"),
     "POST forwarding.create": Call("/settings/forwarding"),

@@ -1,17 +1,22 @@
-"""Creator accounts and API keys: registration, passwords, sessions and Bearer keys."""
+"""Creator accounts and API keys: registration, passwords, sessions that end, resets and Bearer keys."""
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
 from flask import Flask, current_app, g, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ApiError, wants_json
 from ..extensions import db, login_manager
-from ..models import ApiKey, User, utcnow
+from ..links.urls import public_base_url
+from ..mail import MailNotSent, send_email
+from ..models import ApiKey, PasswordResetToken, User, utcnow
+
+log = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "lt_"
 API_KEY_SHOWN_PREFIX_LENGTH = 11  # "lt_" + 8 characters: enough to tell keys apart in a list
@@ -61,8 +66,89 @@ def verify_password(user: User, password: str) -> bool:
 
 
 def change_password(user: User, new_password: str) -> None:
+    """A new password ends every session and remember-me cookie of the account (someone who knew
+    the old one may still hold one); the caller signs the current browser in again if it should stay."""
     user.password_hash = _hash_password(new_password)
+    _raise_session_version(user)
     db.session.commit()
+
+
+def end_every_session(user: User) -> None:
+    """Logout, "log out everywhere": every session and remember-me cookie of user stops working."""
+    _raise_session_version(user)
+    db.session.commit()
+
+
+def _raise_session_version(user: User) -> None:
+    # In SQL, so two requests ending sessions at once both count (either way every old cookie dies).
+    user.session_version = User.session_version + 1
+    db.session.flush()
+    db.session.refresh(user, ["session_version"])
+
+
+# ---- password reset by email --------------------------------------------------------------------
+
+
+def start_password_reset(email: str) -> None:
+    """Email a single-use reset link when an account has this address, and nothing otherwise: the
+    caller answers the same either way. Only the token's hash is stored; a failed send is logged
+    without the address."""
+    user = User.by_email(email)
+    if user is None:
+        return
+    token = secrets.token_urlsafe(32)
+    minutes = current_app.config["PASSWORD_RESET_VALID_MINUTES"]
+    db.session.add(
+        PasswordResetToken(user_id=user.id, token_hash=_sha256(token), expires_at=utcnow() + timedelta(minutes=minutes))
+    )
+    db.session.commit()
+    link = public_base_url().rstrip("/") + url_for("auth.reset_password", token=token)
+    body = (
+        "Someone (hopefully you) asked to reset the password of your linktrack account.\n\n"
+        f"Choose a new password here within {minutes} minutes:\n{link}\n\n"
+        "The link works once. Resetting signs you out everywhere. If you did not ask for this, "
+        "ignore this email: your password stays as it is.\n"
+    )
+    try:
+        send_email(user.email, "Reset your linktrack password", body)
+    except MailNotSent as exc:
+        log.warning("password reset email for user %s not sent: %s", user.id, exc)
+
+
+def valid_reset_token(token: str) -> PasswordResetToken | None:
+    """The unused, unexpired reset token, or None (unknown, used and expired look the same)."""
+    if not token or len(token) > 200:
+        return None
+    reset = db.session.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == _sha256(token)))
+    if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
+        return None
+    return reset
+
+
+def reset_password(token: str, new_password: str) -> User | None:
+    """Set a new password with a reset token and end every session. None when the token is not
+    (or no longer) valid; of two requests racing with one token, exactly one wins."""
+    reset = valid_reset_token(token)
+    if reset is None:
+        return None
+    now = utcnow()
+    claimed = db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id == reset.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return None
+    # Every other link sent to this account dies too: the password they were meant to replace is gone.
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == reset.user_id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    user = db.session.get(User, reset.user_id)
+    change_password(user, new_password)  # commits
+    return user
 
 
 def set_conversion_retention(user: User, days: int | None) -> None:
@@ -71,8 +157,8 @@ def set_conversion_retention(user: User, days: int | None) -> None:
     db.session.commit()
 
 
-def _hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_api_key(user: User, name: str) -> tuple[ApiKey, str]:
@@ -82,7 +168,7 @@ def create_api_key(user: User, name: str) -> tuple[ApiKey, str]:
         user_id=user.id,
         name=name.strip(),
         prefix=key[:API_KEY_SHOWN_PREFIX_LENGTH],
-        key_hash=_hash_key(key),
+        key_hash=_sha256(key),
     )
     db.session.add(api_key)
     db.session.commit()
@@ -114,7 +200,7 @@ def user_for_api_key(key: str) -> ApiKey | None:
     """The active key matching `key`, its last use noted; None when unknown or revoked."""
     if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         return None
-    api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(key)))
+    api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == _sha256(key)))
     if api_key is None or api_key.revoked_at is not None:
         return None
     now = utcnow()
@@ -124,17 +210,24 @@ def user_for_api_key(key: str) -> ApiKey | None:
     return api_key
 
 
-def _load_user_from_session(user_id: str) -> User | None:
+def _load_user_from_session(session_id: str) -> User | None:
+    """Flask-Login user loader for the session and the remember-me cookie: "<user id>:<session
+    version>" (User.get_id). An id without the current version is a session that has been ended."""
+    user_id, _, version = str(session_id).partition(":")
     try:
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        version_number = int(version)
     except (TypeError, ValueError):
         return None
+    return user if user is not None and user.session_version == version_number else None
 
 
 def _load_user_from_bearer(req) -> User | None:
-    """Flask-Login request loader: `Authorization: Bearer <key>` authenticates as the key's creator."""
+    """Flask-Login request loader: `Authorization: Bearer <key>` authenticates as the key's creator,
+    on /api/ only. Pages need a session: a key (perhaps leaked, perhaps revoked later) must never
+    obtain a page's CSRF token, a session cookie, or the forms that create keys and destinations."""
     header = req.headers.get("Authorization")
-    if not header:
+    if not header or not wants_json():
         return None
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -1,13 +1,26 @@
-"""Register, log in, log out, settings (password and API keys), and GET /api/me."""
+"""Register, log in, log out (here or everywhere), password reset, settings (password and API keys),
+and GET /api/me."""
+
+import hashlib
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE_NAME
 
 from ..extensions import limiter
 from ..forwarding import destinations as forwarding
+from ..mail import mail_is_configured
 from ..web.api import api_blueprint
 from . import service
-from .forms import ApiKeyForm, ChangePasswordForm, ConversionRetentionForm, LoginForm, RegisterForm
+from .forms import (
+    ApiKeyForm,
+    ChangePasswordForm,
+    ConversionRetentionForm,
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+)
 
 bp = Blueprint("auth", __name__)
 api = api_blueprint("auth_api", __name__)
@@ -19,6 +32,27 @@ def _login_limit() -> str:
 
 def _register_limit() -> str:
     return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _reset_limit_per_ip() -> str:
+    return current_app.config["PASSWORD_RESET_RATE_LIMIT_PER_IP"]
+
+
+def _reset_limit_per_email() -> str:
+    return current_app.config["PASSWORD_RESET_RATE_LIMIT_PER_EMAIL"]
+
+
+def _reset_email_key() -> str:
+    """Reset emails are counted per address asked for (hashed: no raw address in the limiter's store)."""
+    email = service.normalise_email(request.form.get("email", ""))
+    return "reset-email:" + hashlib.sha256(email.encode()).hexdigest()
+
+
+def _stay_signed_in_after_session_change() -> None:
+    """This browser started the change, so it gets a session (and remember-me cookie, if it had one)
+    with the new version while every other one ends."""
+    remembered = current_app.config.get("REMEMBER_COOKIE_NAME", REMEMBER_COOKIE_NAME) in request.cookies
+    login_user(current_user._get_current_object(), remember=remembered)
 
 
 def _safe_next(default: str) -> str:
@@ -72,9 +106,42 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    logout_user()  # CSRFProtect has already checked the token
+    """Ends every session of the account, not only this browser's cookie: a copy of the cookie (a
+    shared computer, a stolen cookie) must not outlive the logout. CSRFProtect has checked the token."""
+    if current_user.is_authenticated:
+        service.end_every_session(current_user)
+    logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(_reset_limit_per_ip, methods=["POST"])
+@limiter.limit(_reset_limit_per_email, methods=["POST"], key_func=_reset_email_key)
+def forgot_password():
+    """The same answer whether or not an account has the address: the page never tells who signed up."""
+    if not mail_is_configured():
+        return render_template("auth/forgot_password.html", form=None, sent=False)
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        service.start_password_reset(form.email.data)
+        return render_template("auth/forgot_password.html", form=form, sent=True)
+    return render_template("auth/forgot_password.html", form=form, sent=False), 200 if not form.errors else 422
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limiter.limit(_reset_limit_per_ip, methods=["POST"])
+def reset_password(token: str):
+    if service.valid_reset_token(token) is None:
+        return render_template("auth/reset_password.html", form=None), 404
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        if service.reset_password(token, form.new_password.data) is not None:
+            logout_user()  # whoever was signed in here, the reset ended their session too
+            flash("Your password has been reset and every session signed out. Log in with the new password.", "success")
+            return redirect(url_for("auth.login"))
+        return render_template("auth/reset_password.html", form=None), 404
+    return render_template("auth/reset_password.html", form=form), 200 if not form.errors else 422
 
 
 @bp.get("/logout")
@@ -112,10 +179,21 @@ def change_password():
     if form.validate_on_submit():
         if service.verify_password(current_user, form.current_password.data):
             service.change_password(current_user, form.new_password.data)
-            flash("Your password has been changed.", "success")
+            _stay_signed_in_after_session_change()
+            flash("Your password has been changed. Every other session has been signed out.", "success")
             return redirect(url_for("auth.settings"))
         form.current_password.errors.append("That is not your current password.")
     return _render_settings(password_form=form, status=422)
+
+
+@bp.route("/settings/log-out-everywhere", methods=["POST"])
+@login_required
+def log_out_everywhere():
+    """Every other browser and remember-me cookie is signed out; this one stays signed in."""
+    service.end_every_session(current_user)
+    _stay_signed_in_after_session_change()
+    flash("Every other session of your account has been signed out.", "success")
+    return redirect(url_for("auth.settings"))
 
 
 @bp.route("/settings/api-keys", methods=["POST"])

@@ -10,7 +10,7 @@ from .events import ClickEvent, ConversionEvent, UncountedConversion
 from .forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .jobs import PendingJob
 from .links import CampaignLink
-from .users import ApiKey, User
+from .users import ApiKey, PasswordResetToken, User
 
 __all__ = [
     "DEFAULT_ATTRIBUTION_WINDOW_DAYS",
@@ -27,6 +27,7 @@ __all__ = [
     "LinkDailyLag",
     "LinkDailyStats",
     "LinkMonthlyStats",
+    "PasswordResetToken",
     "PendingJob",
     "ReportCounters",
     "UTCDateTime",

@@ -1,4 +1,4 @@
-"""Creators and their API keys."""
+"""Creators, their API keys and their password-reset tokens."""
 
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -23,6 +23,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     # Days a valid conversion is kept; None keeps conversions for good (cleanup removes none of them).
     conversion_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Part of every session's and remember-me cookie's user id (get_id): raising it ends them all.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
 
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     links: Mapped[list["CampaignLink"]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -30,6 +32,11 @@ class User(UserMixin, db.Model):
     @classmethod
     def by_email(cls, email: str) -> "User | None":
         return db.session.scalar(select(cls).where(cls.email == email.strip().lower()))
+
+    def get_id(self) -> str:
+        """Flask-Login's alternative id: what the session and the remember-me cookie hold. A cookie
+        made before the version was raised names a version that no longer exists, so it signs no one in."""
+        return f"{self.id}:{self.session_version}"
 
 
 class ApiKey(db.Model):
@@ -51,3 +58,18 @@ class ApiKey(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PasswordResetToken(db.Model):
+    """A single-use password-reset link. Only a SHA-256 hash is stored; the token is only in the email."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()

@@ -303,7 +303,7 @@ def test_change_password_replaces_the_old_one(client, creator):
     response = change_password(client, password, "a brand new password")
     assert response.status_code == 302
     assert response.headers["Location"] == "/settings"
-    assert "Your password has been changed." in flashes(client.get("/settings").get_data(as_text=True))
+    assert "Your password has been changed." in " ".join(flashes(client.get("/settings").get_data(as_text=True)))
 
     form_post(client, "/dashboard", {}, action="/logout")
     assert log_in(client, email, password).status_code == 422
