@@ -1,7 +1,7 @@
 """The background jobs' bodies, and only those (DESIGN.md §7): each takes ids, not objects.
 
 Start one with `linktrack.queue.enqueue("<name>", ...)`; `rq worker` imports them from here by
-name, and `rq cron linktrack.cron` runs the periodic ones. Importing this module builds nothing.
+name, and the cron process (`flask cron`, cron.py) enqueues the periodic ones. Importing this module builds nothing.
 """
 
 from .counting.conversions import count_leftovers
