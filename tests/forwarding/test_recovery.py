@@ -122,3 +122,35 @@ def test_the_sweep_leaves_conversions_older_than_the_destination_or_the_lookback
         work(app, redis_url)
     sent = [json.loads(request.get_data())["conversion"]["event_id"] for request, _ in httpserver.log]
     assert sent == ["after-the-destination"]
+
+
+def test_deliveries_whose_jobs_redis_lost_are_released_again_under_the_cap(
+    make_app, creator, httpserver, redis_client, redis_url
+):
+    """Fanned out, two of five deliveries queued (the creator's cap), then Redis loses every job:
+    the sweep puts the queued ones back in line and releases them, each try releases the next."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    app = make_app(REDIS_URL=redis_url)
+    user_id = creator()[0]
+    link = create_link(app, user_id)
+    with app.app_context():
+        for number in range(5):
+            create_destination(user_id, "webhook", f"hook {number}", {"url": httpserver.url_for("/hook")}, ["purchase"])
+    client = app.test_client()
+    recorded = datetime.now(timezone.utc)
+    purchase = conversion(client, link, click_from_youtube(client, link["short_code"]))
+    redis_client.flushdb()
+    with app.app_context():
+        assert jobs.forward_conversion(purchase["id"]) == 5  # what the lost job would have done
+        statuses = Counter(db.session.scalars(select(ForwardingDelivery.status)))
+    assert statuses == {"queued": 2, "pending": 3}
+    redis_client.flushdb()  # and the two delivery jobs are lost as well
+
+    with time_machine.travel(recorded + timedelta(minutes=11)):
+        assert sweep(app)["deliveries_requeued"] == 2
+        work(app, redis_url)
+        again = sweep(app)
+        assert again["deliveries_requeued"] == again["conversions_fanned_out"] == 0  # nothing sent twice
+    assert delivered_conversion_ids(httpserver) == Counter({purchase["id"]: 5})
+    with app.app_context():
+        assert Counter(db.session.scalars(select(ForwardingDelivery.status))) == {"delivered": 5}
