@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import queue
 from ..extensions import db, redis_connection
-from ..models import CampaignLink, ConversionEvent, utcnow
+from ..models import CampaignLink, ConversionEvent, User, utcnow
 from ..models.forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .sending import forwarded_event, send
 
@@ -157,10 +157,10 @@ def redeliver(delivery: ForwardingDelivery) -> bool:
 def release_deliveries(user_id: int, now: datetime | None = None) -> int:
     """Queue the creator's due waiting deliveries, oldest first, while they have a free slot.
 
-    Each delivery is taken with a conditional UPDATE, so two releases never queue one twice; two
-    releases for one creator at the very same moment may together pass the cap by a job or two
-    (it bounds the queue's share, exactly-once does not depend on it). Without Redis a released
-    delivery runs inline at once, so this loops until nothing is waiting rather than recursing."""
+    Releases for one creator take turns on the creator's row (a row lock; SQLite has one writer
+    anyway), so two workers finishing that creator's tries at once never pass the cap together;
+    each delivery is also taken with a conditional UPDATE, so none is queued twice. Without Redis a
+    released delivery runs inline at once, so this loops until nothing is waiting, not recursing."""
     if g.get("releasing_deliveries"):
         return 0  # inline mode: the release that ran this delivery goes on with the next one
     g.releasing_deliveries = True
@@ -177,6 +177,8 @@ def release_deliveries(user_id: int, now: datetime | None = None) -> int:
 
 def _take_free_slots(user_id: int, now: datetime) -> list[int]:
     cap = current_app.config["FORWARDING_IN_FLIGHT_PER_CREATOR"]
+    # FOR NO KEY UPDATE: releases for this creator queue up; rows that merely reference it do not.
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
     of_creator = ForwardingDelivery.destination_id.in_(
         select(ForwardingDestination.id).where(ForwardingDestination.user_id == user_id)
     )
