@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 IN_FLIGHT = ("queued", "sending")  # a job is on the queue or running: counts toward the creator's cap
 WAITING = ("pending", "retrying")  # no job: released when due and a slot is free
+NOT_SENT_INACTIVE = "Not sent: the destination is off or paused."
 LOST_CONVERSIONS_BATCH = 500  # conversions fanned out again per destination and sweep, at most
 
 
@@ -57,20 +58,20 @@ def conversion_recorded(conversion_id: uuid.UUID) -> None:
 
 
 def fan_out(conversion_id: str) -> int:
-    """One delivery (and one job) per active destination that wants this event type; safe to repeat.
+    """One delivery per destination that wants this event type, safe to repeat; answers how many
+    are to be sent.
 
-    One query finds the destinations, so a creator with none costs a conversion a single SELECT.
+    A destination that is off or paused gets its delivery too, settled at once as not sent, so
+    "no delivery" always means "never fanned out" and the sweep (fan_out_lost_conversions) cannot
+    send it later, once the destination is on again. One query finds the destinations, so a
+    creator with none costs a conversion a single SELECT.
     """
     conversion_uuid = uuid.UUID(conversion_id)
     rows = db.session.execute(
         select(ForwardingDestination, ConversionEvent.event_type)
         .join(CampaignLink, CampaignLink.user_id == ForwardingDestination.user_id)
         .join(ConversionEvent, ConversionEvent.campaign_link_id == CampaignLink.id)
-        .where(
-            ConversionEvent.id == conversion_uuid,
-            ForwardingDestination.enabled.is_(True),
-            ForwardingDestination.paused_at.is_(None),
-        )
+        .where(ConversionEvent.id == conversion_uuid)
         .order_by(ForwardingDestination.id)
     ).all()
     wanted = [(destination, event_type) for destination, event_type in rows if event_type in destination.event_types]
@@ -84,19 +85,21 @@ def fan_out(conversion_id: str) -> int:
         )
         if existing is not None:
             continue
+        now = utcnow()
         delivery = ForwardingDelivery(
-            destination_id=destination.id,
-            conversion_id=conversion_uuid,
-            event_type=event_type,
-            next_attempt_at=utcnow(),
+            destination_id=destination.id, conversion_id=conversion_uuid, event_type=event_type, next_attempt_at=now
         )
+        if not destination.active:
+            delivery.status, delivery.next_attempt_at = "failed", None
+            delivery.attempt_log.append(ForwardingAttempt(attempted_at=now, error=NOT_SENT_INACTIVE))
         db.session.add(delivery)
         try:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()  # another copy of this job made it first
             continue
-        made += 1
+        if destination.active:
+            made += 1
     if made:
         release_deliveries(wanted[0][0].user_id)
     return made
@@ -384,7 +387,7 @@ def deliver(delivery_id: int) -> str:
     if event is None:
         code, error, retry = None, "The conversion no longer exists.", False
     elif not destination.active and not delivery.is_test:
-        code, error, retry = None, "Not sent: the destination is off or paused.", False
+        code, error, retry = None, NOT_SENT_INACTIVE, False
     else:
         code, error, retry = send(destination, event)
     attempt.status_code, attempt.error = code, error

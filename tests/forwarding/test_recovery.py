@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from linktrack import jobs
 from linktrack import queue as jobqueue
 from linktrack.extensions import db
-from linktrack.forwarding.destinations import create_destination
-from linktrack.models.forwarding import ForwardingDelivery
+from linktrack.forwarding.destinations import create_destination, set_enabled
+from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
 from tests.support.faults import REDIS_SERVER, RedisServer
 from tests.support.forwarding import conversion
 from tests.support.redirect import click_from_youtube, create_link
@@ -154,3 +154,31 @@ def test_deliveries_whose_jobs_redis_lost_are_released_again_under_the_cap(
     assert delivered_conversion_ids(httpserver) == Counter({purchase["id"]: 5})
     with app.app_context():
         assert Counter(db.session.scalars(select(ForwardingDelivery.status))) == {"delivered": 5}
+
+
+def test_a_destination_turned_on_again_is_not_sent_what_was_recorded_while_it_was_off(make_app, creator, httpserver):
+    """The sweep sends conversions with no delivery; one recorded while a destination was off has
+    its delivery there, settled as not sent, so a sweep with no mark (a new process, or a Redis that
+    lost everything) reads the whole lookback and still sends it nothing."""
+    httpserver.expect_request("/on", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/off", method="POST").respond_with_data("ok")
+    app = make_app()
+    user_id = creator()[0]
+    link = create_link(app, user_id)
+    with app.app_context():
+        create_destination(user_id, "webhook", "on", {"url": httpserver.url_for("/on")}, ["purchase"])
+        off, _ = create_destination(user_id, "webhook", "off", {"url": httpserver.url_for("/off")}, ["purchase"])
+        set_enabled(off, False)
+        off_id = off.id
+    client = app.test_client()
+    recorded = datetime.now(timezone.utc)
+    conversion(client, link, click_from_youtube(client, link["short_code"]), event_id="while-off")
+    with app.app_context():
+        set_enabled(db.session.get(ForwardingDestination, off_id), True)
+        (delivery,) = db.session.scalars(select(ForwardingDelivery).where(ForwardingDelivery.destination_id == off_id))
+        assert delivery.status == "failed"
+        assert [attempt.error for attempt in delivery.attempt_log] == ["Not sent: the destination is off or paused."]
+
+    with time_machine.travel(recorded + timedelta(minutes=11)):
+        assert sweep(make_app())["conversions_fanned_out"] == 0  # a new process: no mark
+    assert [request.path for request, _ in httpserver.log] == ["/on"]
