@@ -38,7 +38,6 @@ from rq import Queue, Worker
 from sqlalchemy.engine import make_url
 
 from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database
-from linktrack import jobs as linktrack_jobs
 from linktrack import queue as linktrack_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,7 +212,7 @@ def enqueue_forwarding(database_url: str, redis_url: str, conversion_ids: list[s
     app = bench_app(database_url, {"REDIS_URL": redis_url})
     with app.app_context():
         for conversion_id in conversion_ids:
-            assert linktrack_jobs.enqueue(linktrack_jobs.forward_conversion, conversion_id) == "queued"
+            assert linktrack_queue.enqueue("forward_conversion", conversion_id) == "queued"
 
 
 def wait_for_drain(queue: Queue, jobs: int, started: float, timeout: int) -> tuple[float | None, float | None]:

@@ -1,4 +1,4 @@
-"""Command line: `flask users create|set-password|api-key`, `flask demo` and `flask recount`."""
+"""Command line: `flask users create|set-password|api-key`, `flask demo`, `flask recount` and `flask cron`."""
 
 import sys
 
@@ -106,7 +106,23 @@ def recount() -> None:
     click.echo(f"Report aggregates rebuilt from the raw events in {time.perf_counter() - started:.1f} s.")
 
 
+@click.command("cron")
+@with_appcontext
+def run_cron() -> None:
+    """Enqueue the periodic jobs (linktrack/cron.py) on REDIS_URL's queue; survives Redis restarts."""
+    from flask import current_app
+
+    from .cron import run_cron as run
+    from .extensions import redis_connection
+
+    connection = redis_connection()
+    if connection is None:
+        raise click.ClickException("REDIS_URL is not set: without Redis the periodic jobs run inline")
+    run(connection, current_app.config["JOBS_SWEEP_SECONDS"])
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(run_cron)
     app.cli.add_command(users)
     app.cli.add_command(load_demo)
     app.cli.add_command(recount)

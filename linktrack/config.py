@@ -85,7 +85,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
     CLICK_FLUSH_SECONDS = 0.1  # clicks are written in batches this often; 0: in each request (click_writer.py)
     CONVERSION_COUNT_SECONDS = 1.0  # conversions reach the report counts this often; 0: in each request (counts.py)
-    JOBS_SWEEP_SECONDS = 60  # no-Redis mode: due pending jobs run at most this often, at the next enqueue
+    JOBS_SWEEP_SECONDS = 60  # the sweep's period: `flask cron`'s interval; no Redis: at most this often, at an enqueue
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
     CLEANUP_BATCH_SIZE = 1000  # rows per cleanup transaction, so no lock is held for long
@@ -95,6 +95,9 @@ class Config:
     FORWARDING_TIMEOUT_SECONDS = 10
     FORWARDING_MAX_ATTEMPTS = 6  # the first try and 5 retries: 1, 2, 4, 8, 16 minutes apart
     FORWARDING_RETRY_BASE_SECONDS = 60
+    FORWARDING_IN_FLIGHT_PER_CREATOR = 2  # a creator's delivery jobs on the shared queue at once (fairness)
+    FORWARDING_LOST_AFTER_MINUTES = 10  # the sweep re-runs forwarding that has no job after this long
+    FORWARDING_LOST_LOOKBACK_HOURS = 24  # and looks this far back for conversions never fanned out
     FORWARDING_PAUSE_AFTER_FAILURES = 10  # consecutive deliveries that finally failed before a pause
     FORWARDING_ALLOW_PRIVATE_ADDRESSES = False  # webhooks to loopback/private networks (tests, on-premises)
 
@@ -114,6 +117,9 @@ class Config:
             values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
         if environ.get("TRUST_PROXY_HOPS"):
             values["TRUST_PROXY_HOPS"] = int(environ["TRUST_PROXY_HOPS"])
+        for name in ("JOBS_SWEEP_SECONDS", "FORWARDING_IN_FLIGHT_PER_CREATOR", "FORWARDING_LOST_AFTER_MINUTES"):
+            if environ.get(name):
+                values[name] = int(environ[name])
         if environ.get("CLICK_PII_RETENTION_DAYS"):
             values["CLICK_PII_RETENTION_DAYS"] = int(environ["CLICK_PII_RETENTION_DAYS"])
         for name in ("FORWARDING_KEY", "FACEBOOK_GRAPH_URL", "GA4_MP_URL"):

@@ -1,23 +1,23 @@
 """The background jobs' bodies, and only those (DESIGN.md §7): each takes ids, not objects.
 
 Start one with `linktrack.queue.enqueue("<name>", ...)`; `rq worker` imports them from here by
-name, and `rq cron linktrack.cron` runs the periodic ones. Importing this module builds nothing.
+name, and the cron process (`flask cron`, cron.py) enqueues the periodic ones. Importing this module builds nothing.
 """
 
 from .counting.conversions import count_leftovers
-from .forwarding.deliveries import deliver, fan_out, requeue_lost_deliveries
+from .forwarding.deliveries import deliver, fan_out, recover_lost_forwarding, release_deliveries
 from .queue import job, run_pending_jobs
 from .tracking.cleanup import run_cleanup
 
 
 @job
 def run_due_jobs() -> dict:
-    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due, hand
-    forwarding deliveries that lost their job back to the queue, and count conversions whose
-    process never counted them (counting/conversions.py)."""
+    """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due, recover
+    forwarding whose job was lost (a delivery's, or a conversion's fan-out: forwarding/deliveries.py),
+    and count conversions whose process never counted them (counting/conversions.py)."""
     return {
         "pending_jobs_run": run_pending_jobs(),
-        "deliveries_requeued": requeue_lost_deliveries(),
+        **recover_lost_forwarding(),
         "conversions_counted_late": count_leftovers(),
     }
 
@@ -36,5 +36,11 @@ def forward_conversion(conversion_id: str) -> int:
 
 @job
 def deliver_forwarding(delivery_id: int) -> str:
-    """One try of one delivery; a retry is enqueued for later by the delivery itself."""
+    """One try of one delivery; it releases the creator's next waiting delivery when done."""
     return deliver(delivery_id)
+
+
+@job
+def release_forwarding(user_id: int) -> int:
+    """When a retry is due: queue the creator's due deliveries up to their in-flight cap."""
+    return release_deliveries(user_id)

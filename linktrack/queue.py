@@ -6,7 +6,7 @@ The job bodies are in jobs.py; they are declared with `@job` and named by their 
 - REDIS_URL unset: the job runs inline, right away (callers enqueue after their commit), and
   due pending jobs are swept at most every JOBS_SWEEP_SECONDS on the way.
 - Redis down: the job is written to `pending_jobs`; `run_due_jobs` (every minute from
-  `rq cron linktrack.cron`) re-enqueues it once Redis answers, so no work is lost. After a
+  `flask cron`, cron.py) re-enqueues it once Redis answers, so no work is lost. After a
   refusal or a timeout the process leaves Redis alone for REDIS_REST_SECONDS (jobs go straight
   to pending_jobs), so a hung Redis costs one request a socket timeout, not every request.
 
@@ -198,7 +198,7 @@ def _run_inline(name: str, args) -> None:
 
 def sweep_if_due_without_redis() -> None:
     """For requests that start background work without enqueueing (a conversion counted in a
-    batch): in no-Redis mode, run the sweep as an enqueue would. With Redis, `rq cron` sweeps."""
+    batch): in no-Redis mode, run the sweep as an enqueue would. With Redis, `flask cron` enqueues the sweep."""
     if redis_connection() is None:
         _sweep_if_due()
 
@@ -226,7 +226,7 @@ def next_nightly_cleanup(now: datetime) -> datetime:
 
 
 def schedule_nightly_cleanup_without_redis(now: datetime) -> None:
-    """No Redis means no `rq cron`: the nightly cleanup waits in pending_jobs and the sweep runs it
+    """No Redis means no cron process: the nightly cleanup waits in pending_jobs and the sweep runs it
     when due, then this puts the next night's in its place."""
     waiting = db.session.scalar(select(PendingJob.id).where(PendingJob.job_name == NIGHTLY_CLEANUP_JOB).limit(1))
     if waiting is None:

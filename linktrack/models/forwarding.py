@@ -10,7 +10,7 @@ from ..extensions import db
 from .base import JSONType, UTCDateTime, utcnow
 
 DESTINATION_KINDS = ("facebook", "google", "webhook")
-DELIVERY_STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
+DELIVERY_STATUSES = ("pending", "queued", "sending", "retrying", "delivered", "failed")
 
 
 class ForwardingDestination(db.Model):
