@@ -103,8 +103,8 @@ def _check_webhook_address(url: str) -> None:
 def _check_room_for_another(user_id: int) -> None:
     """FORWARDING_MAX_DESTINATIONS per creator: every destination is a delivery job per conversion.
 
-    The creator's row is locked first (on PostgreSQL; SQLite writes one at a time anyway), so two
-    adds at once cannot both take the last place.
+    On PostgreSQL the creator's row is locked first, so two adds at once cannot both take the last
+    place (SQLite has no row locks: there two adds in the same instant could).
     """
     db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
     limit = current_app.config["FORWARDING_MAX_DESTINATIONS"]
@@ -112,6 +112,7 @@ def _check_room_for_another(user_id: int) -> None:
         select(func.count()).select_from(ForwardingDestination).where(ForwardingDestination.user_id == user_id)
     )
     if count >= limit:
+        db.session.rollback()  # let go of the lock now, not when the request ends
         raise DestinationInvalid(
             "kind", f"You have {count} destinations, the most an account can have ({limit}). Remove one to add another."
         )
@@ -134,8 +135,8 @@ def create_destination(
     """Store a destination; answers it and, for a webhook, its signing secret (shown once)."""
     name = (name or "").strip() or KIND_LABELS.get(kind, "")
     settings, credentials = _clean(kind, fields)
-    _check_room_for_another(user_id)
     chosen = _chosen_event_types(event_types)
+    _check_room_for_another(user_id)
     secret = next(iter(credentials.values()))
     destination = ForwardingDestination(
         user_id=user_id,
