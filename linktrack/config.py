@@ -39,6 +39,13 @@ RATE_LIMIT_SETTINGS = (
     "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
 )
 
+# Numbers settable from the environment, with the type each is read as.
+NUMBER_SETTINGS = {
+    "FORWARDING_CONNECT_TIMEOUT_SECONDS": float,
+    "FORWARDING_READ_TIMEOUT_SECONDS": float,
+    "FORWARDING_MAX_DESTINATIONS": int,
+}
+
 
 class Config:
     """Production-ready defaults; every value can be set from the environment."""
@@ -92,7 +99,9 @@ class Config:
     FORWARDING_KEY = None  # encrypts destination credentials; derived from SECRET_KEY when unset
     FACEBOOK_GRAPH_URL = "https://graph.facebook.com/v21.0"
     GA4_MP_URL = "https://www.google-analytics.com/mp/collect"
-    FORWARDING_TIMEOUT_SECONDS = 10
+    FORWARDING_CONNECT_TIMEOUT_SECONDS = 3  # one try waits this long for the receiver's connection
+    FORWARDING_READ_TIMEOUT_SECONDS = 5  # and then this long for each read of its answer
+    FORWARDING_MAX_DESTINATIONS = 10  # per creator: one creator's destinations cannot crowd the workers
     FORWARDING_MAX_ATTEMPTS = 6  # the first try and 5 retries: 1, 2, 4, 8, 16 minutes apart
     FORWARDING_RETRY_BASE_SECONDS = 60
     FORWARDING_IN_FLIGHT_PER_CREATOR = 2  # a creator's delivery jobs on the shared queue at once (fairness)
@@ -140,6 +149,9 @@ class Config:
         for name in RATE_LIMIT_SETTINGS:
             if environ.get(name):
                 values[name] = environ[name]
+        for name, number in NUMBER_SETTINGS.items():
+            if environ.get(name):
+                values[name] = number(environ[name])
         if "RATELIMIT_ENABLED" in environ:
             values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
         return values

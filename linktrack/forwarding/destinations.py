@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import EVENT_TYPES
+from ..models import EVENT_TYPES, User
 from ..models.forwarding import ForwardingDestination
 from . import webhook
+from .addresses import AddressRefused, AddressUnresolvable, webhook_addresses
 
 KIND_LABELS = {"facebook": "Facebook Conversions API", "google": "Google Analytics 4", "webhook": "Webhook"}
 
@@ -78,8 +79,43 @@ def _clean(kind: str, fields: dict) -> tuple[dict, dict]:
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.username or parts.password:
             raise DestinationInvalid("url", "Use an absolute https:// URL without credentials in it.")
+        _check_webhook_address(url)
         return {"url": url}, {"signing_secret": webhook.new_signing_secret()}
     raise DestinationInvalid("kind", "Choose Facebook, Google Analytics 4 or a webhook.")
+
+
+def _check_webhook_address(url: str) -> None:
+    """The send-time address rule, applied when the URL is saved, so a refused URL is never stored.
+
+    A name that does not resolve yet is accepted (the receiver's DNS may not be live): each try
+    resolves and judges it again, and says so in the attempt log until it resolves.
+    """
+    try:
+        webhook_addresses(url)
+    except ValueError:  # urllib's word for a port out of range or not a number
+        raise DestinationInvalid("url", "The port in this URL is not a valid port number.") from None
+    except AddressRefused as exc:
+        raise DestinationInvalid("url", f"{exc} A webhook must be on a public address.") from None
+    except AddressUnresolvable:
+        pass
+
+
+def _check_room_for_another(user_id: int) -> None:
+    """FORWARDING_MAX_DESTINATIONS per creator: every destination is a delivery job per conversion.
+
+    On PostgreSQL the creator's row is locked first, so two adds at once cannot both take the last
+    place (SQLite has no row locks: there two adds in the same instant could).
+    """
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    limit = current_app.config["FORWARDING_MAX_DESTINATIONS"]
+    count = db.session.scalar(
+        select(func.count()).select_from(ForwardingDestination).where(ForwardingDestination.user_id == user_id)
+    )
+    if count >= limit:
+        db.session.rollback()  # let go of the lock now, not when the request ends
+        raise DestinationInvalid(
+            "kind", f"You have {count} destinations, the most an account can have ({limit}). Remove one to add another."
+        )
 
 
 def _chosen_event_types(event_types: list[str] | None) -> list[str]:
@@ -100,6 +136,7 @@ def create_destination(
     name = (name or "").strip() or KIND_LABELS.get(kind, "")
     settings, credentials = _clean(kind, fields)
     chosen = _chosen_event_types(event_types)
+    _check_room_for_another(user_id)
     secret = next(iter(credentials.values()))
     destination = ForwardingDestination(
         user_id=user_id,

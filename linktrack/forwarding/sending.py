@@ -1,14 +1,14 @@
 """One HTTP try of one delivery: the event as destinations see it, and its POST.
 
-A webhook's address is checked before each try so a creator cannot reach linktrack's own
-network. Errors are stored and shown with every credential cut to its last 4 characters.
+A webhook's host is resolved and judged before each try (addresses.py) and the request goes to
+that very address (pinned.py), so a creator cannot reach linktrack's own network. An answer is
+kept as its status code and linktrack's own words for it, never the receiver's body; a
+connection error is stored and shown with every credential cut to its last 4 characters.
 """
 
-import ipaddress
-import socket
 import uuid
 from decimal import Decimal
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus
 
 import requests
 from cryptography.fernet import InvalidToken
@@ -18,7 +18,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import CampaignLink, ClickEvent, ConversionEvent
 from ..models.forwarding import ForwardingDelivery, ForwardingDestination
-from . import facebook, google, webhook
+from . import facebook, google, pinned, webhook
+from .addresses import AddressRefused, AddressUnresolvable, webhook_addresses
 from .destinations import decrypt_credentials
 from .event import ForwardedEvent
 
@@ -82,24 +83,11 @@ def forwarded_event(delivery: ForwardingDelivery, destination: ForwardingDestina
     )
 
 
-def _private_address_refusal(url: str) -> tuple[str, bool] | None:
-    """(error, retry?) when a webhook URL resolves to a non-public address, else None.
-
-    A creator's webhook must not reach linktrack's own network (Redis, the database, cloud
-    metadata) and read answers back in the attempt log. The address is checked before each try;
-    a DNS answer that changes between this check and the connection is not covered.
-    """
-    if current_app.config["FORWARDING_ALLOW_PRIVATE_ADDRESSES"]:
-        return None
-    parts = urlsplit(url)
-    try:
-        answers = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        return f"Cannot resolve {parts.hostname}: {exc}", True
-    for *_, address in answers:
-        if not ipaddress.ip_address(address[0]).is_global:
-            return f"Refused: {parts.hostname} resolves to a private address ({address[0]}).", False
-    return None
+def timeouts() -> pinned.Timeouts:
+    config = current_app.config
+    return pinned.Timeouts(
+        connect=config["FORWARDING_CONNECT_TIMEOUT_SECONDS"], read=config["FORWARDING_READ_TIMEOUT_SECONDS"]
+    )
 
 
 def send(destination: ForwardingDestination, event: ForwardedEvent) -> tuple[int | None, str | None, bool]:
@@ -109,22 +97,51 @@ def send(destination: ForwardingDestination, event: ForwardedEvent) -> tuple[int
     except (InvalidToken, ValueError):
         return None, "The stored credentials cannot be read (was FORWARDING_KEY or SECRET_KEY changed?).", False
     outbound = MODULES[destination.kind].build_request(destination.settings, credentials, event)
-    if destination.kind == "webhook" and (refusal := _private_address_refusal(outbound.url)):
-        return None, *refusal
+    headers = {"User-Agent": USER_AGENT, **outbound.headers}
     try:
-        response = requests.post(
-            outbound.url,
-            data=outbound.body,
-            headers={"User-Agent": USER_AGENT, **outbound.headers},
-            timeout=current_app.config["FORWARDING_TIMEOUT_SECONDS"],
-            allow_redirects=False,
-        )
+        if destination.kind == "webhook":  # the creator's URL: resolved once, judged, and that very address used
+            code = pinned.post(outbound.url, outbound.body, headers, webhook_addresses(outbound.url), timeouts())
+        else:
+            code = _post_to_platform(outbound.url, outbound.body, headers)
+    except AddressRefused as exc:
+        return None, str(exc), False
+    except (AddressUnresolvable, pinned.NoAnswer) as exc:
+        return None, _masked(str(exc), credentials)[:500], True
     except requests.RequestException as exc:
         return None, _masked(f"{type(exc).__name__}: {exc}", credentials)[:500], True
-    code = response.status_code
     if 200 <= code < 300:
         return code, None, False
-    return code, _masked(f"HTTP {code}: {response.text[:300]}", credentials), code == 429 or code >= 500
+    return code, f"HTTP {code}: {answer_reason(code)}", code == 429 or code >= 500
+
+
+def _post_to_platform(url: str, body: bytes, headers: dict) -> int:
+    """Facebook's and Google's endpoints come from linktrack's own settings, so requests (and any proxy) is used."""
+    limits = timeouts()
+    response = requests.post(
+        url, data=body, headers=headers, timeout=(limits.connect, limits.read), allow_redirects=False, stream=True
+    )
+    response.close()  # the body is never read: only the status code is kept
+    return response.status_code
+
+
+def answer_reason(code: int) -> str:
+    """linktrack's own words for an HTTP answer: a receiver's body is never stored or shown to the creator."""
+    if code in ANSWER_REASONS:
+        return ANSWER_REASONS[code]
+    return ANSWER_REASONS.get(code // 100 * 100, "the receiver gave an unexpected answer")
+
+
+ANSWER_REASONS = {
+    300: "the receiver answered with a redirect, which linktrack does not follow",
+    400: "the receiver refused the event",
+    401: "the receiver refused the request as unauthorised",
+    403: "the receiver refused the request as forbidden",
+    404: "the receiver has nothing at this URL",
+    410: "the receiver says this URL is gone",
+    413: "the receiver found the event too large",
+    429: "the receiver asked linktrack to slow down",
+    500: "the receiver answered with a server error",
+}
 
 
 def _masked(error: str, credentials: dict) -> str:

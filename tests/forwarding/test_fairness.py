@@ -2,7 +2,7 @@
 their own deliveries, with the Procfile's single worker.
 
 Creator A has ten webhooks to a real local receiver that answers only after the read timeout
-(FORWARDING_TIMEOUT_SECONDS, short here); creator B has one webhook to a fast receiver. A's purchase
+(FORWARDING_READ_TIMEOUT_SECONDS, short here); creator B has one webhook to a fast receiver. A's purchase
 is recorded first. Without fairness B's delivery waited behind all ten of A's timeouts (the issue
 measured 161 s with an 8-second receiver); with at most FORWARDING_IN_FLIGHT_PER_CREATOR of A's
 jobs on the queue, B's is sent after at most that many of A's tries.
@@ -50,7 +50,7 @@ def test_a_creator_with_a_slow_receiver_delays_only_their_own_deliveries(
     make_app, creator, redis_client, redis_url, httpserver, slow_receiver
 ):
     httpserver.expect_request("/fast", method="POST").respond_with_data("ok")
-    app = make_app(REDIS_URL=redis_url, FORWARDING_TIMEOUT_SECONDS=TIMEOUT_SECONDS)
+    app = make_app(REDIS_URL=redis_url, FORWARDING_READ_TIMEOUT_SECONDS=TIMEOUT_SECONDS)
     slow_creator, fast_creator = creator()[0], creator()[0]
     slow_link, fast_link = create_link(app, slow_creator), create_link(app, fast_creator)
     with app.app_context():

@@ -239,8 +239,10 @@ def test_5xx_is_retried_with_exponential_backoff_until_delivered(app, client, en
         shown = page(client)
     assert len(endpoints.log) == 3
     first_try, second_try, third_try = shown.split('<ol class="attempts">')[1].split("</ol>")[0].split("<li>")[1:]
-    assert "503 · HTTP 503: busy" in first_try and "retry at 2026-06-01 12:01" in first_try
-    assert "502 · HTTP 502: busy" in second_try and "retry at 2026-06-01 12:03" in second_try
+    assert "503 · HTTP 503: the receiver answered with a server error" in first_try
+    assert "retry at 2026-06-01 12:01" in first_try and "busy" not in shown  # never the receiver's body
+    assert "502 · HTTP 502: the receiver answered with a server error" in second_try
+    assert "retry at 2026-06-01 12:03" in second_try
     assert "· 200" in third_try and "retry" not in third_try
     with app.app_context():
         assert db.session.scalars(select(ForwardingDelivery.status)).all() == ["delivered"]
@@ -258,7 +260,7 @@ def test_a_4xx_answer_is_final_and_can_be_redelivered(app, client, endpoints, si
         sweep(app)
         shown = page(client)
     assert len(endpoints.log) == 1
-    assert "failed" in shown and "HTTP 400: bad" in shown and "retry at" not in shown
+    assert "failed" in shown and "HTTP 400: the receiver refused the event" in shown and "retry at" not in shown
     with app.app_context():
         delivery_id = db.session.scalar(select(ForwardingDelivery.id))
     with time_machine.travel(T + timedelta(days=1), tick=False):
@@ -281,18 +283,6 @@ def test_network_errors_are_retried(app, client, signed_in):
         conversion(client, link, click_from_youtube(client, link["short_code"]))
         shown = page(client)
     assert "retrying" in shown and "no answer · ConnectionError" in shown
-
-
-def test_a_webhook_to_a_private_address_is_refused_without_being_sent(app, client, endpoints, signed_in):
-    endpoints.expect_request("/hook", method="POST").respond_with_data("internal secrets")
-    app.config["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = False  # production's default
-    _, link = signed_in
-    with time_machine.travel(T, tick=False):
-        add_destination(client, kind="webhook", url=endpoints.url_for("/hook"))
-        conversion(client, link, click_from_youtube(client, link["short_code"]))
-        shown = page(client)
-    assert endpoints.log == []
-    assert "resolves to a private address (127.0.0.1)" in shown and "failed" in shown
 
 
 def test_a_destination_failing_ten_times_in_a_row_is_paused_and_the_creator_told(app, client, endpoints, signed_in):
