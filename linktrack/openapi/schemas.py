@@ -307,6 +307,12 @@ SCHEMAS: dict[str, Any] = {
                 "items": _object({"event_type": {"enum": list(EVENT_TYPES)}, "count": COUNT, "revenue": MONEY}),
             },
             "total_revenue": MONEY,
+            "sources": {
+                "type": "array",
+                "description": "Who reported the conversions: `browser` (the landing page; anyone with a tracking "
+                "id can forge such a call) and `server` (the creator's API key), always in that order.",
+                "items": _object({"source": {"enum": list(SOURCES)}, "count": COUNT, "revenue": MONEY}),
+            },
         }
     ),
     "CleanupReport": _object(
