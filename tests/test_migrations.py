@@ -83,10 +83,9 @@ def test_the_design_indexes_exist_after_migrating(migration_app):
 
             assert ("tracking_id",) in indexed("click_events")
             assert ("campaign_link_id", "clicked_at") in indexed("click_events")
-            # conversions by tracking id read the unique (tracking_id, event_id) index: it leads with it
-            assert ("tracking_id", "event_id") in indexed("conversion_events")
+            # conversions by tracking id read the unique (tracking_id, source, event_id) index: it leads with it
+            assert ("tracking_id", "source", "event_id") in indexed("conversion_events")
             assert ("campaign_link_id", "converted_at") in indexed("conversion_events")
-            assert ("tracking_id", "event_id") in indexed("conversion_events")
             assert ("email",) in indexed("users")
             assert ("short_code",) in indexed("campaign_links")
             assert ("key_hash",) in indexed("api_keys")
@@ -103,3 +102,38 @@ def test_a_freshly_migrated_database_serves_a_creator(make_app, tmp_path):
     data = {"email": "first@example.com", "password": "long enough pw", "confirm": "long enough pw"}
     assert form_post(browser, "/register", data).status_code == 302
     assert "first@example.com" in browser.get("/dashboard").get_data(as_text=True)
+
+
+def test_the_0012_rebuild_of_conversions_keeps_their_rows_and_cascades_on_sqlite(make_app, tmp_path):
+    """SQLite rebuilds conversion_events to change its unique key: the rows that reference it
+    (uncounted conversions) must survive, and deleting a link must still delete its conversions."""
+    app = make_app(SQLALCHEMY_DATABASE_URI="sqlite:///" + str(tmp_path / "rebuild.db"))
+    counts = "SELECT (SELECT count(*) FROM conversion_events), (SELECT count(*) FROM uncounted_conversions)"
+    with app.app_context():
+        try:
+            upgrade(revision="0011_drop_conversion_tracking")
+            link, conversion = "a" * 32, "b" * 32
+            with db.engine.begin() as connection:
+                for statement in (
+                    "INSERT INTO users (id, email, password_hash, created_at) VALUES (1, 'a@b.c', 'x', '2026-03-01')",
+                    "INSERT INTO campaign_links (id, user_id, short_code, video_id, video_url, destination_url,"
+                    " attribution_window_days, allowed_origins, created_at, updated_at) VALUES"
+                    f" ('{link}', 1, 'abc', 'dQw4w9WgXcQ', 'https://youtu.be/dQw4w9WgXcQ', 'https://x.example',"
+                    " 30, '[]', '2026-03-01', '2026-03-01')",
+                    "INSERT INTO conversion_events (id, tracking_id, campaign_link_id, event_type, currency,"
+                    f" event_id, source, converted_at) VALUES ('{conversion}', '{'c' * 32}', '{link}',"
+                    " 'newsletter_signup', 'USD', 'order-1', 'browser', '2026-03-01')",
+                    "INSERT INTO uncounted_conversions (conversion_id, campaign_link_id, user_id, event_type,"
+                    " converted_on, days_since_click, first_of_type, recorded_at) VALUES"
+                    f" ('{conversion}', '{link}', 1, 'newsletter_signup', '2026-03-01', 0, 1, '2026-03-01')",
+                ):
+                    connection.exec_driver_sql(statement)
+            upgrade()
+            with db.engine.begin() as connection:
+                assert tuple(connection.exec_driver_sql(counts).one()) == (1, 1)
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                connection.exec_driver_sql("DELETE FROM campaign_links")
+                assert tuple(connection.exec_driver_sql(counts).one()) == (0, 0)
+        finally:
+            db.session.remove()
+            db.engine.dispose()

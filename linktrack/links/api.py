@@ -16,6 +16,7 @@ from ..errors import ApiError
 from ..extensions import limiter
 from ..models import CampaignLink
 from ..web.api import api_blueprint, json_body
+from ..web.formatting import money
 from ..web.ownership import owned_or_404
 from . import service
 from .urls import UTM_FIELDS, final_destination_url, short_url
@@ -68,6 +69,7 @@ def link_json(link: CampaignLink, clicks: int | None = None) -> dict[str, Any]:
         **{name: getattr(link, name) for name in UTM_FIELDS},
         "attribution_window_days": link.attribution_window_days,
         "allowed_origins": list(link.allowed_origins),
+        "max_browser_revenue": money(link.max_browser_revenue) if link.max_browser_revenue is not None else None,
         "expires_at": _iso(link.expires_at),
         "status": service.link_status(link),
         "archived": link.archived_at is not None,
@@ -101,6 +103,9 @@ def _typed_values(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, An
         elif name == "allowed_origins":
             if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise ApiError(400, "invalid_type", f"{name} must be a list of strings.", name)
+        elif name == "max_browser_revenue":
+            if isinstance(value, bool) or not isinstance(value, (str, int, float, type(None))):
+                raise ApiError(400, "invalid_type", f'{name} must be an amount like "500.00", or null.', name)
         elif name == "expires_at":
             value = _parse_datetime(value, name)
         elif name == "archived" and not isinstance(value, bool):

@@ -83,6 +83,14 @@ class LinkForm(FlaskForm):
         description="One per line, like https://shop.example.com. Empty: the landing page's own origin.",
         render_kw={"rows": 3, "spellcheck": "false"},
     )
+    max_browser_revenue = StringField(
+        "Maximum revenue from a browser",
+        description=(
+            "Optional, like 500. A landing page's conversion above it is refused; amounts your server "
+            "reports with an API key are not capped."
+        ),
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "no cap"},
+    )
     expires_at = DateTimeLocalField(
         "Expires (UTC)",
         description="Optional. After this moment the short link answers “gone” instead of redirecting.",
@@ -110,6 +118,7 @@ class LinkForm(FlaskForm):
             "short_code": link.short_code,
             "attribution_window_days": link.attribution_window_days,
             "allowed_origins": "" if link.allowed_origins == default_origins else "\n".join(link.allowed_origins),
+            "max_browser_revenue": "" if link.max_browser_revenue is None else str(link.max_browser_revenue),
             "expires_at": link.expires_at,
         }
         for name in UTM_FIELDS:
@@ -130,6 +139,7 @@ class LinkForm(FlaskForm):
         values["attribution_window_days"] = self.attribution_window_days.data
         origins = (self.allowed_origins.data or "").replace(",", "\n").split()
         values["allowed_origins"] = origins or None
+        values["max_browser_revenue"] = (self.max_browser_revenue.data or "").strip() or None
         values["expires_at"] = self.expires_at.data
         return values
 

@@ -14,14 +14,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..errors import ApiError
 from ..extensions import db
 from ..models import CampaignLink, utcnow
+from ..tracking.rules import parse_revenue
 from .urls import UTM_FIELDS, public_base_url
 from .youtube import InvalidVideoReference, parse_video_id, watch_url
 
@@ -54,6 +57,7 @@ LINK_FIELDS = (
     *UTM_FIELDS,
     "attribution_window_days",
     "allowed_origins",
+    "max_browser_revenue",
     "expires_at",
 )
 
@@ -266,6 +270,22 @@ def clean_window(raw: Any) -> int:
     return raw
 
 
+def clean_max_browser_revenue(raw: Any) -> Decimal | None:
+    """The most a browser conversion may report on this link, or None for no cap. Written like a
+    conversion's revenue_amount (tracking.rules.parse_revenue: the same digits, two decimals)."""
+    if isinstance(raw, str):
+        raw = raw.strip()
+    try:
+        amount = parse_revenue(raw)
+    except ApiError as exc:
+        raise Refusal(
+            "invalid_max_browser_revenue", "Enter an amount like 500 or 499.99, or leave it empty for no cap."
+        ) from exc
+    if amount is not None and amount <= 0:
+        raise Refusal("invalid_max_browser_revenue", "The maximum must be greater than 0, or empty for no cap.")
+    return amount
+
+
 def clean_origin(raw: Any) -> str:
     text = raw.strip() if isinstance(raw, str) else ""
     example = "like https://shop.example.com"
@@ -394,6 +414,13 @@ def clean_link_values(
         check("allowed_origins", "allowed_origins", lambda: clean_origins(values.get("allowed_origins"), destination))
     elif "destination_url" in out and current.allowed_origins == [origin_of(current.destination_url)]:
         out["allowed_origins"] = [origin_of(destination)]  # still the default: follow the destination
+
+    if wanted("max_browser_revenue"):
+        check(
+            "max_browser_revenue",
+            "max_browser_revenue",
+            lambda: clean_max_browser_revenue(values.get("max_browser_revenue")),
+        )
 
     if wanted("expires_at"):
         current_expiry = current.expires_at if current is not None else None

@@ -43,11 +43,13 @@ class ConversionEvent(db.Model):
     __tablename__ = "conversion_events"
     __table_args__ = (
         Index("ix_conversion_events_link_converted_at", "campaign_link_id", "converted_at"),
-        UniqueConstraint("tracking_id", "event_id", name="uq_conversion_events_tracking_event_id"),
+        # An event_id is an idempotency key of its source: a browser cannot claim (or read back) the
+        # id the creator's server sends with its API key (migration 0012).
+        UniqueConstraint("tracking_id", "source", "event_id", name="uq_conversion_events_tracking_source_event_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    # Looked up by tracking_id through the unique (tracking_id, event_id) index: no index of its own.
+    # Looked up by tracking_id through the unique (tracking_id, source, event_id) index: no index of its own.
     tracking_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     campaign_link_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("campaign_links.id", ondelete="CASCADE"), nullable=False

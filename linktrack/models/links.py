@@ -2,9 +2,10 @@
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid, func, select, text
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, Uuid, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -37,6 +38,8 @@ class CampaignLink(db.Model):
         Integer, default=DEFAULT_ATTRIBUTION_WINDOW_DAYS, nullable=False
     )
     allowed_origins: Mapped[list[str]] = mapped_column(JSONType, default=list, nullable=False)
+    # The most a browser conversion may report (None: no cap); the creator's server is not capped.
+    max_browser_revenue: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -141,8 +141,9 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "recordConversion",
             "summary": "Record a conversion: from the CampaignTracker in a browser, or from a server with an API key.",
-            "description": "Browser calls (no Authorization header) must come from one of the link's allowed "
-            "origins. Server calls send `Authorization: Bearer <api key>` of the link's owner; a wrong key is a "
+            "description": "Browser calls (no Authorization header) must send an Origin header naming one of "
+            "the link's allowed origins, and at most the link's max_browser_revenue. Server calls "
+            "send `Authorization: Bearer <api key>` of the link's owner; a wrong key is a "
             "401, never a silent browser call. The click's window is `floor(days since the click) <= "
             "attribution_window_days`.",
             "tags": ["conversions"],
@@ -150,7 +151,11 @@ PATHS: dict[str, Any] = {
             "requestBody": _json_body("ConversionInput"),
             "responses": {
                 "201": _json(_ref("Conversion"), "Recorded."),
-                "200": _json(_ref("Conversion"), "A replay of a known event_id: the conversion stored first."),
+                "200": _json(
+                    _ref("ConversionReplay"),
+                    "A replay of an event_id this source already used, with the same body: the stored "
+                    "conversion's id, type, status and amount, never its event_data.",
+                ),
                 **_errors(400, 401, 403, 409, 413, 415, 422, 429),
             },
         },

@@ -63,9 +63,17 @@ ERROR_RESPONSES = {
         "No valid credentials: send `Authorization: Bearer <api key>` or a signed-in session cookie. "
         "`error.code` is `unauthorized`, `invalid_authorization` or `invalid_api_key`.",
     ),
-    403: ("Forbidden", "The request's Origin is not one of the link's allowed origins (`origin_not_allowed`)."),
+    403: (
+        "Forbidden",
+        "A browser conversion without an Origin header (`origin_required`), or from an origin that is not "
+        "one of the link's allowed origins (`origin_not_allowed`).",
+    ),
     404: ("NotFound", "No such resource in the caller's account (another creator's resource is a 404 too)."),
-    409: ("Conflict", "The value clashes with stored data (a short code already in use, a racing duplicate)."),
+    409: (
+        "Conflict",
+        "The value clashes with stored data: a short code already in use, a racing duplicate, or an event_id "
+        "this source already used for a different conversion (`idempotency_conflict`).",
+    ),
     413: ("PayloadTooLarge", "The body, or `event_data`, is over its size limit."),
     415: ("UnsupportedMediaType", "The body must be sent as JSON (`Content-Type: application/json`)."),
     422: ("Unprocessable", "Well-formed, but breaks a rule: `error.code` says which and `error.field` where."),
@@ -91,6 +99,12 @@ def _link_input(*, required: list[str], extra: dict[str, Any] | None = None) -> 
         **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
         "attribution_window_days": _nullable({"type": "integer"}),
         "allowed_origins": _nullable({"type": "array", "items": {"type": "string"}}),
+        "max_browser_revenue": {
+            "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}],
+            "description": "The most a browser conversion may report (> 0, at most two decimals); larger "
+            "browser amounts are refused with `revenue_above_link_maximum`. Server conversions (API key) are "
+            "not capped. null: no cap.",
+        },
         "expires_at": {
             **_nullable({"type": "string", "format": "date-time"}),
             "description": "ISO 8601 date-time in the future; a time without a zone is UTC; null: never.",
@@ -125,6 +139,7 @@ SCHEMAS: dict[str, Any] = {
             **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
             "attribution_window_days": {"type": "integer", "minimum": MIN_WINDOW_DAYS, "maximum": MAX_WINDOW_DAYS},
             "allowed_origins": {"type": "array", "items": {"type": "string"}},
+            "max_browser_revenue": _nullable(MONEY),
             "expires_at": _nullable(TIMESTAMP),
             "status": {"enum": ["active", "expired", "archived"]},
             "archived": {"type": "boolean"},
@@ -180,8 +195,10 @@ SCHEMAS: dict[str, Any] = {
             "event_type": {"enum": list(EVENT_TYPES)},
             "revenue_amount": {
                 "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}],
-                "description": "At most two decimals (a number or a numeric string). Required and > 0 for "
-                "purchases; > 0 when given for course enrollments; accepted with a warning for signups.",
+                "description": "At most two decimals, > 0 when given: a JSON number, or a string of ASCII "
+                "digits with an optional decimal point (no spaces, underscores, exponents or other numerals). "
+                "Required for purchases; accepted with a warning for signups. A browser's amount is capped by "
+                "the link's max_browser_revenue.",
             },
             "currency": {
                 **_nullable({"type": "string"}),
@@ -193,8 +210,10 @@ SCHEMAS: dict[str, Any] = {
             },
             "event_id": {
                 **_nullable({"type": "string"}),
-                "description": "Idempotency key, 1-100 of A-Z a-z 0-9 . _ : - ; a replay answers 200 with the "
-                "conversion stored first.",
+                "description": "Idempotency key, 1-100 of A-Z a-z 0-9 . _ : - , scoped to the click and the "
+                "source (the browser, or the creator's server with an API key). A replay with the same body "
+                "answers 200 with the id, type, status and amount only; with a different body, 409 "
+                "`idempotency_conflict`.",
             },
         },
         required=["tracking_id", "campaign_link_id", "event_type"],
@@ -203,6 +222,7 @@ SCHEMAS: dict[str, Any] = {
     "Conversion": _object(
         {
             "id": UUID,
+            "status": {"enum": ["recorded"]},
             "tracking_id": UUID,
             "campaign_link_id": UUID,
             "event_type": {"enum": list(EVENT_TYPES)},
@@ -215,6 +235,14 @@ SCHEMAS: dict[str, Any] = {
             "days_since_click": {"type": "integer"},
             "window_expires_at": {**TIMESTAMP, "description": "The first instant a conversion is refused."},
             "warnings": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "ConversionReplay": _object(
+        {
+            "id": UUID,
+            "event_type": {"enum": list(EVENT_TYPES)},
+            "status": {"enum": ["duplicate"]},
+            "revenue_amount": _nullable(MONEY),
         }
     ),
     "Attribution": _object(
@@ -279,6 +307,12 @@ SCHEMAS: dict[str, Any] = {
                 "items": _object({"event_type": {"enum": list(EVENT_TYPES)}, "count": COUNT, "revenue": MONEY}),
             },
             "total_revenue": MONEY,
+            "sources": {
+                "type": "array",
+                "description": "Who reported the conversions: `browser` (the landing page; anyone with a tracking "
+                "id can forge such a call) and `server` (the creator's API key), always in that order.",
+                "items": _object({"source": {"enum": list(SOURCES)}, "count": COUNT, "revenue": MONEY}),
+            },
         }
     ),
     "CleanupReport": _object(

@@ -15,7 +15,7 @@ from ..models import EVENT_TYPES, CampaignLink
 from ..web.api import allow_cross_origin, api_blueprint
 from ..web.formatting import money
 from ..web.ownership import owned_or_404
-from .queries import link_figures
+from .queries import conversions_by_source, link_figures
 from .ranges import DateRange, RangeInvalid, first_day_of_link, parse_date_range
 
 bp = api_blueprint("reports_api", __name__, url_prefix="/api/conversions")
@@ -69,7 +69,8 @@ def funnel_json(link: CampaignLink, date_range: DateRange) -> dict:
 
 
 def types_json(link: CampaignLink, date_range: DateRange) -> dict:
-    """GET /api/conversions/types/<id>: conversions and revenue per event type."""
+    """GET /api/conversions/types/<id>: conversions and revenue per event type, and per source
+    (what the landing page reported, which anyone can forge, apart from what the creator's server did)."""
     figures = link_figures(link, date_range)
     return {
         "campaign_link_id": str(link.id),
@@ -80,4 +81,8 @@ def types_json(link: CampaignLink, date_range: DateRange) -> dict:
             for t in EVENT_TYPES
         ],
         "total_revenue": money(figures.revenue),
+        "sources": [
+            {"source": s.source, "count": s.conversions, "revenue": money(s.revenue)}
+            for s in conversions_by_source(link.id, date_range)
+        ],
     }

@@ -238,6 +238,23 @@ class Dashboard:
         return self.totals.unique_clicks
 
 
+SOURCE_LABELS = {"browser": "Landing page (browser)", "server": "Your server (API key)"}
+
+
+@dataclass
+class SourceFigures:
+    """Who reported a link's conversions: a landing page's call can be forged by anyone who has a
+    tracking id (README, Security); the creator's server, with an API key, cannot."""
+
+    source: str
+    conversions: int
+    revenue: Decimal
+
+    @property
+    def label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+
 @dataclass
 class RecentConversion:
     converted_at: datetime
@@ -272,3 +289,4 @@ class LinkReport:
     referrers: list[Share]
     devices: list[Share]
     browsers: list[Share]
+    sources: list[SourceFigures]

@@ -11,10 +11,11 @@ No database is read here: only values, and SQL expressions built from the same c
 """
 
 import math
+import re
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from sqlalchemy import Integer, literal_column
+from sqlalchemy import Integer, func, literal_column, true
 
 from .. import dialect
 from ..errors import ApiError
@@ -24,6 +25,10 @@ SECONDS_PER_DAY = 86_400
 REVENUE_WARNING_THRESHOLD = Decimal("10000")
 REVENUE_MAX = Decimal("99999999.99")  # Numeric(10, 2)
 CENT = Decimal("0.01")
+# A revenue string: ASCII digits, one optional point, an optional leading minus (so a negative
+# amount is refused as not positive, not as unreadable). No spaces, underscores, exponents, plus
+# signs or other scripts' numerals, all of which Decimal() would otherwise take ("١٢", "5_000").
+REVENUE_PATTERN = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 def days_since_click(clicked_at: datetime, now: datetime) -> int:
@@ -61,19 +66,24 @@ def _invalid_revenue(message: str) -> ApiError:
 
 
 def parse_revenue(value) -> Decimal | None:
-    """A number or numeric string with at most two decimals; None when absent."""
+    """A number or numeric string with at most two decimals; None when absent.
+
+    A string is plain ASCII decimal notation only (REVENUE_PATTERN); a JSON number is read the
+    same way from its shortest decimal spelling, so 1e-7 (spelled with an exponent) is refused too.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _invalid_revenue("'revenue_amount' must be a number.")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _invalid_revenue("'revenue_amount' must be a number.") from None
-    if not amount.is_finite():
-        raise _invalid_revenue("'revenue_amount' must be a finite number.")
+    text = repr(value) if isinstance(value, float) else str(value)
+    if not REVENUE_PATTERN.fullmatch(text):
+        raise _invalid_revenue(
+            "'revenue_amount' must be written with the digits 0-9 and at most one decimal point"
+            " (no spaces, underscores, exponents or other numerals)."
+        )
+    amount = Decimal(text)
     too_large = ApiError(422, "revenue_too_large", f"'revenue_amount' must be at most {REVENUE_MAX}.", "revenue_amount")
-    if abs(amount) >= REVENUE_MAX + 1:  # before quantize, which raises for 1e999999
+    if abs(amount) >= REVENUE_MAX + 1:  # before quantize, which raises for very long numbers
         raise too_large
     if amount != amount.quantize(CENT):
         raise ApiError(
@@ -87,22 +97,48 @@ def parse_revenue(value) -> Decimal | None:
 def check_revenue(event_type: str, revenue: Decimal | None) -> list[str]:
     """The revenue rules of each event type; returns the warnings, raises ApiError on a refusal.
 
-    purchase: revenue required and > 0. course_enrollment: optional, > 0 if given.
-    newsletter_signup: accepted with a warning. Any amount above the threshold is warned.
+    Revenue, when given, is > 0 for every type: a negative signup would subtract from the link's
+    revenue. purchase: revenue required. course_enrollment: optional. newsletter_signup: accepted
+    with a warning. Any amount above the threshold is warned.
     """
     warnings: list[str] = []
-    if event_type == "purchase":
-        if revenue is None:
-            raise ApiError(422, "revenue_required", "Purchase events must include revenue_amount.", "revenue_amount")
-        if revenue <= 0:
-            raise ApiError(422, "revenue_not_positive", "Purchase revenue must be greater than 0.", "revenue_amount")
-    elif event_type == "course_enrollment":
-        if revenue is not None and revenue <= 0:
-            raise ApiError(
-                422, "revenue_not_positive", "Course enrollment revenue must be greater than 0.", "revenue_amount"
-            )
-    elif revenue is not None:
+    if event_type == "purchase" and revenue is None:
+        raise ApiError(422, "revenue_required", "Purchase events must include revenue_amount.", "revenue_amount")
+    if revenue is not None and revenue <= 0:
+        raise ApiError(422, "revenue_not_positive", "'revenue_amount' must be greater than 0.", "revenue_amount")
+    if event_type == "newsletter_signup" and revenue is not None:
         warnings.append("Newsletter signups typically do not have revenue; it was recorded as sent.")
     if revenue is not None and revenue > REVENUE_WARNING_THRESHOLD:
         warnings.append(f"Revenue above {REVENUE_WARNING_THRESHOLD:,} is unusual; please check the amount.")
     return warnings
+
+
+def require_origin(origin: str | None) -> None:
+    """A browser conversion names its page: without an Origin header a script or curl could
+    report for any link without even claiming one of its pages (README, Security)."""
+    if origin is None:
+        raise ApiError(403, "origin_required", "A browser conversion must carry an Origin header.", "origin")
+
+
+def check_origin(origin: str, allowed_origins: list[str]) -> None:
+    if origin not in allowed_origins:
+        raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
+
+
+def check_browser_revenue(revenue: Decimal | None, maximum: Decimal | None) -> None:
+    """The link's optional cap on what a browser may report (campaign_links.max_browser_revenue);
+    the creator's server, with an API key, is not capped."""
+    if revenue is not None and maximum is not None and revenue > maximum:
+        raise ApiError(
+            422,
+            "revenue_above_link_maximum",
+            f"This link accepts at most {maximum} from a browser; report larger amounts from your server.",
+            "revenue_amount",
+        )
+
+
+def within_browser_revenue_sql(revenue, maximum):
+    """check_browser_revenue in SQL: true when the browser's amount is within the link's cap. No
+    amount or no cap makes the comparison NULL, which counts as within (and the parameter's type is
+    the column's, which a bare `IS NULL` test would leave PostgreSQL to guess)."""
+    return func.coalesce(revenue <= maximum, true())

@@ -27,7 +27,17 @@ from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
 from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..web.formatting import money
-from .rules import EVENT_TYPES, check_revenue, days_since_click, parse_revenue, window_expires_at, within_window
+from .rules import (
+    EVENT_TYPES,
+    check_browser_revenue,
+    check_origin,
+    check_revenue,
+    days_since_click,
+    parse_revenue,
+    require_origin,
+    window_expires_at,
+    within_window,
+)
 from .store import UNCOUNTED_PARAMS, PsycopgStore, SessionStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,7 @@ class ClickContext:
     window_days: int
     first_of_type: bool  # the visitor has no conversion of the requested type yet
     forwards: bool  # the link's creator has an active forwarding destination
+    max_browser_revenue: Decimal | None  # the link's cap on a browser's revenue_amount
 
 
 @dataclass
@@ -142,10 +153,42 @@ def find_click(tracking_id: uuid.UUID) -> tuple[ClickEvent, CampaignLink] | None
     return (row[0], row[1]) if row else None
 
 
-def _stored(tracking_id: uuid.UUID, event_id: str) -> ConversionEvent | None:
+def _stored(request: ConversionRequest, source: str) -> ConversionEvent | None:
+    """The conversion this source stored under the request's event_id: another source's is never
+    seen, so a browser can neither claim nor read an event id the creator's server sends."""
+    if request.event_id is None:
+        return None
     return db.session.scalar(
-        select(ConversionEvent).where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_id == event_id)
+        select(ConversionEvent).where(
+            ConversionEvent.tracking_id == request.tracking_id,
+            ConversionEvent.source == source,
+            ConversionEvent.event_id == request.event_id,
+        )
     )
+
+
+def same_conversion(stored: ConversionEvent, request: ConversionRequest) -> bool:
+    """Whether a replay's body is the stored one's: the same link, type, amount, currency and
+    event_data (tracking id, source and event id are the key itself). Amounts compare as numbers
+    ("19" and 19.00 are one amount); warnings and the time of the call do not count."""
+    return (
+        stored.campaign_link_id == request.campaign_link_id
+        and stored.event_type == request.event_type
+        and stored.revenue_amount == request.revenue_amount
+        and stored.currency == request.currency
+        and (stored.event_data or None) == (request.event_data or None)
+    )
+
+
+def _replay_of(stored: ConversionEvent, request: ConversionRequest, click: "ClickContext", days: int):
+    if not same_conversion(stored, request):
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "This event_id was already used for a different conversion; send a new event_id.",
+            "event_id",
+        )
+    return RecordedConversion(stored, click, days, [], created=False)
 
 
 def tracking_id_limit() -> RateLimitItem | None:
@@ -179,12 +222,16 @@ def record_conversion(
 ) -> RecordedConversion:
     """Validate and store one conversion; a replay of a known event_id returns the stored one.
 
-    `origin` (browser calls) must be one of the link's allowed origins. `owner_id` (server
+    `origin` (browser calls) is required and must be one of the link's allowed origins; a browser's
+    amount is capped by the link's max_browser_revenue. `owner_id` (server
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
     `store` runs the statements (store.py): the request's session unless the caller brings one.
     The report counts are added after the commit, in batches (counting/conversions.py).
     """
     request = validate_conversion(body)
+    browser = source == "browser"
+    if browser:
+        require_origin(origin)
     store = store or SessionStore()
     now = now or utcnow()
     limit = tracking_id_limit()
@@ -208,7 +255,7 @@ def record_conversion(
     )
     if row is None:
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
-    click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]))
+    click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]), row[9])
     if limit and row[7] >= limit.amount:
         raise ApiError(
             429,
@@ -223,14 +270,15 @@ def record_conversion(
     if owner_id is not None and click.user_id != owner_id:
         # A creator's key cannot report conversions for someone else's link; say "unknown", not "forbidden".
         raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
-    if origin is not None and origin not in click.allowed_origins:
-        raise ApiError(403, "origin_not_allowed", f"Origin {origin} is not allowed for this link.", "origin")
+    if browser:
+        check_origin(origin, click.allowed_origins)
+        check_browser_revenue(request.revenue_amount, click.max_browser_revenue)
 
     days = days_since_click(click.clicked_at, now)
     if not within_window(click.clicked_at, click.window_days, now):
         # A replay of an event stored while the window was open still answers with it.
-        if request.event_id and (existing := _stored(request.tracking_id, request.event_id)):
-            return RecordedConversion(existing, click, days, [], created=False)
+        if existing := _stored(request, source):
+            return _replay_of(existing, request, click, days)
         raise ApiError(
             422,
             "attribution_window_expired",
@@ -256,7 +304,7 @@ def record_conversion(
         )
     if not stored:
         store.rollback()
-        return _replay(request, click, days)
+        return _replay(request, source, click, days)
     store.commit()
     _after_commit(conversion.id, click.forwards)
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
@@ -275,24 +323,30 @@ def _after_commit(conversion_id: uuid.UUID, forwards: bool) -> None:
         log.exception("conversion %s stored; counting or forwarding it now failed", conversion_id)
 
 
-def _replay(request: ConversionRequest, click: ClickContext, days: int) -> RecordedConversion:
-    """A replay (or two copies of one event racing): the unique (tracking_id, event_id) index kept
-    the copy out, and the conversion stored first is the answer. Checking before the INSERT would
-    cost every first delivery a query; replays are the rare case."""
-    existing = _stored(request.tracking_id, request.event_id) if request.event_id else None
+def _replay(request: ConversionRequest, source: str, click: ClickContext, days: int) -> RecordedConversion:
+    """A replay (or two copies of one event racing): the unique (tracking_id, source, event_id)
+    index kept the copy out, and the conversion stored first is the answer if the bodies match.
+    Checking before the INSERT would cost every first delivery a query; replays are the rare case."""
+    existing = _stored(request, source)
     if existing is None:
         raise ApiError(409, "conflict", "The conversion could not be stored; try again.")
-    return RecordedConversion(existing, click, days, [], created=False)
+    return _replay_of(existing, request, click, days)
 
 
 def conversion_json(recorded: RecordedConversion) -> dict:
+    """The answer to a conversion call. A replay answers only the id, type, status and amount:
+    whoever replays an event id learns that it was stored, never its event_data or anything else."""
     c = recorded.conversion
+    revenue = money(c.revenue_amount) if c.revenue_amount is not None else None
+    if not recorded.created:
+        return {"id": str(c.id), "event_type": c.event_type, "status": "duplicate", "revenue_amount": revenue}
     return {
         "id": str(c.id),
+        "status": "recorded",
         "tracking_id": str(c.tracking_id),
         "campaign_link_id": str(c.campaign_link_id),
         "event_type": c.event_type,
-        "revenue_amount": money(c.revenue_amount) if c.revenue_amount is not None else None,
+        "revenue_amount": revenue,
         "currency": c.currency,
         "event_data": c.event_data,
         "event_id": c.event_id,

@@ -28,7 +28,6 @@ from sqlalchemy import (
     bindparam,
     event,
     func,
-    or_,
     select,
     true,
 )
@@ -49,6 +48,8 @@ CONVERSIONS = ConversionEvent.__table__
 CONVERSION_COLUMNS = [column.name for column in CONVERSIONS.columns]
 UNCOUNTED = UncountedConversion.__table__
 UNCOUNTED_COLUMNS = [column.name for column in UNCOUNTED.columns]
+# An event_id is unique per click and per source (models.events.ConversionEvent).
+IDEMPOTENCY_KEY = ["tracking_id", "source", "event_id"]
 # What the INSERT needs besides the conversion's own columns (uncounted_conversions' other columns).
 UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if name != "conversion_id"}
 
@@ -56,7 +57,8 @@ UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if n
 @functools.cache
 def click_context_query():
     """(clicked_at, link id, creator id, allowed origins, window days, first of its type, forwards,
-    the visitor's conversions since `recent_since` and the first of them): one query."""
+    the visitor's conversions since `recent_since` and the first of them, the link's cap on browser
+    revenue): one query."""
     tracking_id = bindparam("tracking_id", type_=Uuid)
     has_type = (
         select(ConversionEvent.id)
@@ -85,6 +87,7 @@ def click_context_query():
             forwards.label("forwards"),
             select(func.count()).where(*recent).scalar_subquery().label("recent"),
             select(func.min(ConversionEvent.converted_at)).where(*recent).scalar_subquery().label("first_recent"),
+            CampaignLink.max_browser_revenue.label("max_browser_revenue"),
         )
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
         .where(ClickEvent.tracking_id == tracking_id)
@@ -93,7 +96,7 @@ def click_context_query():
 
 @functools.cache
 def insert_conversion(dialect_name: str):
-    """Stores nothing when (tracking_id, event_id) is already stored: a replay. Returns the id stored.
+    """Stores nothing when (tracking_id, source, event_id) is already stored: a replay. Returns the id stored.
 
     On PostgreSQL the UncountedConversion is inserted by the same statement, from the conversion
     it returns; elsewhere `insert_uncounted()` follows it.
@@ -101,7 +104,7 @@ def insert_conversion(dialect_name: str):
     conversion = (
         dialect.insert(CONVERSIONS, dialect_name)
         .values({name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["tracking_id", "event_id"])
+        .on_conflict_do_nothing(index_elements=IDEMPOTENCY_KEY)
         .returning(CONVERSIONS.c.id)
     )
     if not dialect.inserts_in_cte(dialect_name):
@@ -119,8 +122,9 @@ def insert_conversion(dialect_name: str):
 def record_if_allowed():
     """PostgreSQL, one statement: the click's context (as click_context_query), and the conversion
     and its UncountedConversion stored only if the rules let it in: the click belongs to
-    `campaign_link_id`, `origin` (when given) is allowed, the click is within its window (the
-    same rules.within_window_sql the rules module gives, so one formula), the visitor is under
+    `campaign_link_id`, `origin` is allowed, the amount is within the link's browser cap, the click
+    is within its window (the same rules.within_window_sql the rules module gives, so one formula),
+    the visitor is under
     `limit_amount` recent conversions, and the event id is new. Returns the context row and the
     stored id, or NULL: then the caller applies the same rules to the context, in Python, to say
     which one refused (service.record_conversion; those rules are the authority and are tested at
@@ -128,17 +132,18 @@ def record_if_allowed():
     click = click_context_query().cte("click")
     now = bindparam("converted_at", type_=CONVERSIONS.c.converted_at.type)
     origin = bindparam("origin", type_=String)
+    values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
     allowed = and_(
         click.c.link_id == bindparam("campaign_link_id", type_=Uuid),
-        or_(origin.is_(None), click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin))),
+        click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin)),  # a NULL origin matches nothing
+        rules.within_browser_revenue_sql(values["revenue_amount"], click.c.max_browser_revenue),
         rules.within_window_sql(click.c.clicked_at, click.c.window_days, now, POSTGRESQL, rules.day_length_sql()),
         click.c.recent < bindparam("limit_amount", type_=Integer),
     )
-    values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
     stored = (
         postgresql.insert(CONVERSIONS)
         .from_select(CONVERSION_COLUMNS, select(*values.values()).select_from(click).where(allowed))
-        .on_conflict_do_nothing(index_elements=["tracking_id", "event_id"])
+        .on_conflict_do_nothing(index_elements=IDEMPOTENCY_KEY)
         .returning(CONVERSIONS.c.id)
         .cte("stored")
     )

@@ -69,6 +69,7 @@ def test_create_with_the_minimum_answers_201_with_the_whole_link(api):
         "utm_term": None,
         "attribution_window_days": 30,
         "allowed_origins": ["https://shop.example.com"],
+        "max_browser_revenue": None,
         "expires_at": None,
         "status": "active",
         "archived": False,
@@ -394,3 +395,33 @@ def test_a_link_made_by_api_shows_on_the_creators_pages(app, creator, api_key_fo
     assert form_post(browser, "/login", {"email": email, "password": password}).status_code == 302
     assert "/from-api</a>" in browser.get("/links").get_data(as_text=True)
     assert 'value="http://localhost/from-api"' in browser.get(f"/links/{link['id']}").get_data(as_text=True)
+
+
+# ---- the per-link maximum browser revenue ----------------------------------------------------------
+
+
+def test_a_maximum_browser_revenue_is_set_read_changed_and_cleared(api):
+    link = create(api, max_browser_revenue="250")
+    assert link["max_browser_revenue"] == "250.00"
+    changed = api.patch(f"/api/links/{link['id']}", json={"max_browser_revenue": 99.5})
+    assert changed.status_code == 200 and changed.get_json()["max_browser_revenue"] == "99.50"
+    assert api.get(f"/api/links/{link['id']}").get_json()["max_browser_revenue"] == "99.50"
+    cleared = api.patch(f"/api/links/{link['id']}", json={"max_browser_revenue": None})
+    assert cleared.get_json()["max_browser_revenue"] is None
+
+
+@pytest.mark.parametrize("amount", ["0", -5, "abc", "5_000", "1e3", "١٢", "12.345"])
+def test_a_maximum_browser_revenue_that_is_not_a_positive_amount_is_refused(api, amount):
+    body = {"video_url": VIDEO, "destination_url": LANDING, "max_browser_revenue": amount}
+    response = api.post("/api/links", json=body)
+    assert response.status_code == 422, response.get_json()
+    assert (error_of(response)["code"], error_of(response)["field"]) == (
+        "invalid_max_browser_revenue",
+        "max_browser_revenue",
+    )
+
+
+def test_a_maximum_browser_revenue_of_the_wrong_type_is_a_400(api):
+    body = {"video_url": VIDEO, "destination_url": LANDING, "max_browser_revenue": True}
+    response = api.post("/api/links", json=body)
+    assert (response.status_code, error_of(response)["field"]) == (400, "max_browser_revenue")

@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from html import unescape
 
 import pytest
@@ -432,3 +433,27 @@ def test_another_creators_link_is_404_everywhere(app, me):
     (link,) = stored_links(app)
     assert (link.archived_at, link.destination_url) == (None, "https://shop.example.com/offer")
     assert owner_client.get(base).status_code == 200
+
+
+def test_a_maximum_browser_revenue_from_the_form_is_shown_on_the_link_page(app, me):
+    client, _ = me
+    response = form_post(
+        client, "/links/new", {"video_url": VIDEO, "destination_url": LANDING, "max_browser_revenue": "1500"}
+    )
+    assert response.status_code == 302
+    (link,) = stored_links(app)
+    assert link.max_browser_revenue == Decimal("1500.00")
+    html = text(client.get(response.location))
+    assert "Maximum revenue from a browser" in html and "1,500.00" in html
+    edit = text(client.get(response.location + "/edit"))
+    assert 'value="1500.00"' in input_tag(edit, "max_browser_revenue")
+
+
+def test_a_maximum_browser_revenue_that_is_not_an_amount_is_explained_next_to_the_field(app, me):
+    client, _ = me
+    response = form_post(
+        client, "/links/new", {"video_url": VIDEO, "destination_url": LANDING, "max_browser_revenue": "lots"}
+    )
+    assert response.status_code == 422
+    assert "Enter an amount like 500" in field_error(text(response), "max_browser_revenue")
+    assert stored_links(app) == []

@@ -63,6 +63,10 @@ def test_revenue_by_type_counts_every_conversion(alice, shop):
             {"event_type": "purchase", "count": 3, "revenue": "169.99"},
         ],
         "total_revenue": "368.99",
+        "sources": [
+            {"source": "browser", "count": 6, "revenue": "268.99"},
+            {"source": "server", "count": 1, "revenue": "100.00"},
+        ],
     }
 
 

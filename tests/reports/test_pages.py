@@ -221,13 +221,29 @@ def test_the_link_report_lists_recent_conversions_newest_first(alice, shop):
 
     assert table(html, "recent-conversions") == [
         ["When", "Type", "Revenue", "Days after the click", "Reported by"],
-        ["2026-03-22 23:00 UTC", "Purchase", "USD 100.00", "30", "landing page"],
+        ["2026-03-22 23:00 UTC", "Purchase", "USD 100.00", "30", "your server"],
         ["2026-03-20 09:00 UTC", "Purchase", "USD 20.00", "10", "landing page"],
         ["2026-03-15 10:30 UTC", "Newsletter signup", "–", "5", "landing page"],
         ["2026-03-13 09:00 UTC", "Purchase", "USD 49.99", "3", "landing page"],
         ["2026-03-11 09:00 UTC", "Course enrollment", "USD 199.00", "1", "landing page"],
         ["2026-03-10 10:30 UTC", "Newsletter signup", "–", "0", "landing page"],
         ["2026-03-10 09:05 UTC", "Newsletter signup", "–", "0", "landing page"],
+    ]
+
+
+def test_the_link_report_tells_landing_page_revenue_from_the_creators_server(alice, shop):
+    """Issue 13: a browser's conversion can be forged, the server's cannot: shown apart."""
+    html = page(alice, f"/links/{shop.alpha}/report")
+
+    assert table(html, "revenue-by-source") == [
+        ["Reported by", "Conversions", "Revenue"],
+        ["Landing page (browser)", "6", "$268.99"],
+        ["Your server (API key)", "1", "$100.00"],
+    ]
+    early = page(alice, f"/links/{shop.alpha}/report?from=2026-03-02&to=2026-03-12")
+    assert table(early, "revenue-by-source")[1:] == [
+        ["Landing page (browser)", "3", "$199.00"],
+        ["Your server (API key)", "0", "$0.00"],
     ]
 
 

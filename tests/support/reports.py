@@ -9,7 +9,8 @@ Alice (the creator under test):
     t2 click 10 Mar 10:00 → signup 10:30 (0), signup again 15 Mar (5): one visitor, two signups
     t3 click 11 Mar (a repeat visit: counted, not unique), t4 click 12 Mar; two bots on 12 Mar
     t0 click 19 Feb 23:30 (before the range) → purchase 100.00 on 22 Mar 23:00: 30 days 23.5 hours
-       later, the last day the 30-day window accepts
+       later, the last day the 30-day window accepts; reported by Alice's server (every other
+       conversion by a landing page)
 - /bravo02 (video VIDEO_TWO, campaign spring-launch):
     t5 click 31 Mar 11:00 → signup 11:30 (0)
     t6 click 1 Mar 23:59:59 (one second before the range) → purchase 10.00 on 2 Mar 00:00:00 (0)
@@ -79,7 +80,9 @@ def add_click(
     return click.tracking_id
 
 
-def add_conversion(link: CampaignLink, tracking_id, event_type: str, when: str, revenue: str | None = None):
+def add_conversion(
+    link: CampaignLink, tracking_id, event_type: str, when: str, revenue: str | None = None, source: str = "browser"
+):
     db.session.add(
         ConversionEvent(
             tracking_id=tracking_id,
@@ -87,6 +90,7 @@ def add_conversion(link: CampaignLink, tracking_id, event_type: str, when: str, 
             event_type=event_type,
             revenue_amount=Decimal(revenue) if revenue else None,
             event_id=uuid.uuid4().hex,
+            source=source,
             converted_at=at(when),
         )
     )
@@ -124,7 +128,7 @@ def build_shop(app, creator) -> Shop:
         add_conversion(alpha, t1, "purchase", "2026-03-20 09:00", "20.00")
         add_conversion(alpha, t2, "newsletter_signup", "2026-03-10 10:30")
         add_conversion(alpha, t2, "newsletter_signup", "2026-03-15 10:30")
-        add_conversion(alpha, t0, "purchase", "2026-03-22 23:00", "100.00")
+        add_conversion(alpha, t0, "purchase", "2026-03-22 23:00", "100.00", source="server")
 
         bravo = add_link(alice_id, "bravo02", VIDEO_TWO, CAMPAIGN)
         t5 = add_click(bravo, "2026-03-31 11:00")

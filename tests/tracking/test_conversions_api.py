@@ -3,6 +3,7 @@
 import gzip
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -106,9 +107,12 @@ class TestRecording:
         assert r.get_json()["currency"] == "EUR"
         assert r.get_json()["event_data"] == {"plan": "pro", "coupon": None}
 
-    def test_request_without_origin_header_is_accepted(self, client, attributed):
+    def test_a_browser_call_without_origin_is_refused(self, client, app, attributed):
+        """Issue 13 item 4: before, a call with no Origin skipped the origin check (201)."""
         r = post(client, conversion(attributed, event_type="newsletter_signup"), origin=None)
-        assert r.status_code == 201
+        assert r.status_code == 403
+        assert (error(r)["code"], error(r)["field"]) == ("origin_required", "origin")
+        assert stored_count(app) == 0
 
 
 @pytest.mark.usefixtures("at_day_one")
@@ -132,7 +136,8 @@ class TestRefusals:
             ({"revenue_amount": True}, 400, "invalid_revenue", "revenue_amount"),
             ({"revenue_amount": [1]}, 400, "invalid_revenue", "revenue_amount"),
             ({"revenue_amount": "NaN"}, 400, "invalid_revenue", "revenue_amount"),
-            ({"revenue_amount": "1e12"}, 422, "revenue_too_large", "revenue_amount"),
+            ({"revenue_amount": "100000000"}, 422, "revenue_too_large", "revenue_amount"),
+            ({"revenue_amount": "1e12"}, 400, "invalid_revenue", "revenue_amount"),
             ({"currency": "dollars"}, 400, "invalid_currency", "currency"),
             ({"currency": 5}, 400, "invalid_currency", "currency"),
             ({"event_data": [1, 2]}, 400, "invalid_event_data", "event_data"),
@@ -151,6 +156,24 @@ class TestRefusals:
         assert error(r)["code"] == code
         assert error(r)["field"] == field
         assert error(r)["message"]
+        assert stored_count(app) == 0
+
+    @pytest.mark.parametrize("amount", ["-99999999.99", "-1", 0, "0.00", -0.5])
+    def test_a_signup_with_revenue_must_be_positive_too(self, client, app, attributed, amount):
+        """Issue 13 item 3: a negative signup was stored (201) and lowered the link's revenue."""
+        r = post(client, conversion(attributed, event_type="newsletter_signup", revenue_amount=amount))
+        assert r.status_code == 422, r.get_json()
+        assert (error(r)["code"], error(r)["field"]) == ("revenue_not_positive", "revenue_amount")
+        assert stored_count(app) == 0
+
+    @pytest.mark.parametrize(
+        "amount", ["١٢", "１２", "5_000", "1e3", "1E3", " 12", "12 ", "+12", "12.", ".5", "0x10", "1,000", 1e-7]
+    )
+    def test_revenue_is_plain_ascii_digits(self, client, app, attributed, amount):
+        """Issue 13 item 11: "١٢" was stored as 12.00 and "5_000" as 5000.00."""
+        r = post(client, conversion(attributed, event_type="purchase", revenue_amount=amount))
+        assert r.status_code == 400, r.get_json()
+        assert (error(r)["code"], error(r)["field"]) == ("invalid_revenue", "revenue_amount")
         assert stored_count(app) == 0
 
     def test_enrollment_with_zero_revenue(self, client, attributed):
@@ -216,6 +239,98 @@ class TestAttributionWindow:
             again = post(client, body)
         assert again.status_code == 200
         assert again.get_json()["id"] == first.get_json()["id"]
+
+
+def server_post(client, key, body):
+    return client.post("/api/conversions", json=body, headers={"Authorization": f"Bearer {key}"})
+
+
+@pytest.mark.usefixtures("at_day_one")
+class TestIdempotencyPerSource:
+    def test_a_browser_cannot_claim_the_event_id_the_server_sends(self, client, app, owner, attributed, api_key_for):
+        """Issue 13 item 1: the server's $500 purchase got 200 with the attacker's signup, and was lost."""
+        assert (
+            post(client, conversion(attributed, event_type="newsletter_signup", event_id="order-2000")).status_code
+            == 201
+        )
+        body = conversion(attributed, event_type="purchase", revenue_amount="500.00", event_id="order-2000")
+        r = server_post(client, api_key_for(owner[0]), body)
+        assert r.status_code == 201, r.get_json()
+        assert (r.get_json()["event_type"], r.get_json()["revenue_amount"], r.get_json()["source"]) == (
+            "purchase",
+            "500.00",
+            "server",
+        )
+        assert stored_count(app) == 2
+
+    def test_a_browser_replay_never_reads_the_servers_conversion(self, client, app, owner, attributed, api_key_for):
+        """Issue 13 item 2: an anonymous call with the same ids got the server's email, phone and amount."""
+        secret = {"email": "buyer@example.com", "phone": "+15550100"}
+        server_body = conversion(
+            attributed, event_type="purchase", revenue_amount="42.00", event_id="order-1042", event_data=secret
+        )
+        assert server_post(client, api_key_for(owner[0]), server_body).status_code == 201
+        r = post(client, conversion(attributed, event_type="newsletter_signup", event_id="order-1042"))
+        assert r.status_code == 201
+        assert "buyer@example.com" not in r.get_data(as_text=True)
+        assert (r.get_json()["event_type"], r.get_json()["event_data"]) == ("newsletter_signup", None)
+
+    def test_an_identical_replay_answers_only_id_type_status_and_amount(self, client, owner, attributed, api_key_for):
+        body = conversion(
+            attributed, event_type="purchase", revenue_amount="42", event_id="order-7", event_data={"email": "x@y.z"}
+        )
+        key = api_key_for(owner[0])
+        first = server_post(client, key, body)
+        again = server_post(client, key, {**body, "revenue_amount": 42.0, "currency": "usd"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.get_json() == {
+            "id": first.get_json()["id"],
+            "event_type": "purchase",
+            "status": "duplicate",
+            "revenue_amount": "42.00",
+        }
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"revenue_amount": "20.00"},
+            {"event_type": "course_enrollment"},
+            {"currency": "EUR"},
+            {"event_data": {"plan": "other"}},
+        ],
+    )
+    def test_a_replay_with_a_different_body_is_a_conflict(self, client, app, attributed, change):
+        body = conversion(
+            attributed, event_type="purchase", revenue_amount="19.00", event_id="evt-9", event_data={"plan": "pro"}
+        )
+        assert post(client, body).status_code == 201
+        r = post(client, {**body, **change})
+        assert r.status_code == 409
+        assert (error(r)["code"], error(r)["field"]) == ("idempotency_conflict", "event_id")
+        assert "pro" not in r.get_data(as_text=True)
+        assert stored_count(app) == 1
+
+
+@pytest.mark.usefixtures("at_day_one")
+class TestBrowserRevenueMaximum:
+    @pytest.fixture
+    def capped(self, owner, make_link, make_click):
+        link_id = make_link(owner[0], max_browser_revenue=Decimal("100.00"))
+        return link_id, make_click(link_id, clicked_at=T0)
+
+    def test_a_browser_amount_above_the_links_maximum_is_refused(self, client, app, capped):
+        r = post(client, conversion(capped, event_type="purchase", revenue_amount="100.01"))
+        assert r.status_code == 422
+        assert (error(r)["code"], error(r)["field"]) == ("revenue_above_link_maximum", "revenue_amount")
+        assert "100.00" in error(r)["message"]
+        assert stored_count(app) == 0
+        assert post(client, conversion(capped, event_type="purchase", revenue_amount="100")).status_code == 201
+        assert post(client, conversion(capped, event_type="newsletter_signup")).status_code == 201
+
+    def test_the_creators_server_is_not_capped(self, client, owner, capped, api_key_for):
+        r = server_post(client, api_key_for(owner[0]), conversion(capped, event_type="purchase", revenue_amount=5000))
+        assert r.status_code == 201
+        assert r.get_json()["revenue_amount"] == "5000.00"
 
 
 @pytest.mark.usefixtures("at_day_one")

@@ -22,6 +22,7 @@ from linktrack.models import UTCDateTime
 from linktrack.tracking import rules, service
 from linktrack.tracking.rules import REVENUE_MAX, days_since_click, parse_revenue, window_expires_at, within_window
 from linktrack.tracking.service import validate_conversion
+from tests.support.conversions import ORIGIN
 from tests.support.properties import PROPERTIES, WITH_APP
 
 # ---- revenue ----------------------------------------------------------------------------------------
@@ -36,10 +37,23 @@ def _as_text(amount_in_cents: int) -> str:
 
 
 @PROPERTIES
-@given(cents, st.sampled_from(["{}", " {} ", "{}0", "{}000"]))
+@given(cents, st.sampled_from(["{}", "{}0", "{}000"]))
 def test_amounts_with_at_most_two_decimals_are_kept_exactly(amount_in_cents, layout):
     text = layout.format(_as_text(amount_in_cents))
     assert parse_revenue(text) == Decimal(amount_in_cents) / 100
+
+
+@PROPERTIES
+@given(st.text(max_size=14))
+def test_only_plain_ascii_decimal_text_is_an_amount(text):
+    """Issue 13 item 11: Decimal() also reads "١٢", "5_000", "1e3" and " 12"; revenue does not."""
+    try:
+        amount = parse_revenue(text)
+    except ApiError as refused:
+        assert refused.field == "revenue_amount"
+    else:
+        assert text == "" or re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text, re.ASCII), text
+        assert amount is None or amount == Decimal(text)
 
 
 @PROPERTIES
@@ -208,7 +222,7 @@ def test_the_postgresql_statement_stores_exactly_what_the_python_rules_accept(
     body = {"tracking_id": tracking_id, "campaign_link_id": link_id, "event_type": "newsletter_signup"}
     with app.app_context(), psycopg_store() as store:
         try:
-            recorded = service.record_conversion(body, source="browser", now=now, store=store)
+            recorded = service.record_conversion(body, source="browser", origin=ORIGIN, now=now, store=store)
         except ApiError as refusal:
             assert refusal.code == "attribution_window_expired"
             stored = False
@@ -223,3 +237,32 @@ def _the_creator(app, creator) -> int:
     if "rules_test_creator" not in app.extensions:
         app.extensions["rules_test_creator"] = creator()[0]
     return app.extensions["rules_test_creator"]
+
+
+@pytest.mark.postgresql
+def test_the_postgresql_statement_applies_the_browser_cap_and_the_replay_rules(app, creator, make_link, make_click):
+    """The same answers as the Python rules from the one-statement path itself (the fast path would
+    quietly hand a failing statement on to Flask, so the API tests alone could not tell)."""
+    from linktrack.tracking.store import psycopg_store
+
+    clicked_at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    link_id = make_link(creator()[0], max_browser_revenue=Decimal("100.00"))
+    tracking_id = make_click(link_id, clicked_at=clicked_at)
+
+    def record(**fields):
+        body = {"tracking_id": tracking_id, "campaign_link_id": link_id, **fields}
+        with app.app_context(), psycopg_store() as store:
+            return service.record_conversion(
+                body, source="browser", origin=ORIGIN, now=clicked_at + timedelta(hours=1), store=store
+            )
+
+    assert record(event_type="purchase", revenue_amount="100.00", event_id="a").created
+    assert record(event_type="newsletter_signup").created
+    assert not record(event_type="purchase", revenue_amount="100", event_id="a").created
+    for fields, code in [
+        ({"event_type": "purchase", "revenue_amount": "100.01"}, "revenue_above_link_maximum"),
+        ({"event_type": "purchase", "revenue_amount": "99.00", "event_id": "a"}, "idempotency_conflict"),
+    ]:
+        with pytest.raises(ApiError) as refused:
+            record(**fields)
+        assert refused.value.code == code
