@@ -1,7 +1,7 @@
 """sessions that end: a per-user session version, and single-use password-reset tokens
 
 Revision ID: 0013_sessions_that_end
-Revises: 0011_drop_conversion_tracking
+Revises: 0012_idempotency_per_source
 Create Date: 2026-12-02 13:40:00
 
 users.session_version is part of the id every session and remember-me cookie holds: logout,
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = "0013_sessions_that_end"
-down_revision = "0011_drop_conversion_tracking"
+down_revision = "0012_idempotency_per_source"
 branch_labels = None
 depends_on = None
 
