@@ -94,25 +94,13 @@ class ResetPasswordForm(FlaskForm):
     )
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(ResetPasswordForm):
+    """The reset form's two fields and the current password; the page lays them out by name."""
+
     current_password = PasswordField(
         "Current password",
         validators=[InputRequired("Enter your current password.")],
         render_kw={"autocomplete": "current-password"},
-    )
-    new_password = PasswordField(
-        "New password",
-        validators=_new_password_validators(),
-        description=f"At least {PASSWORD_MIN_LENGTH} characters.",
-        render_kw={"autocomplete": "new-password"},
-    )
-    confirm = PasswordField(
-        "Confirm new password",
-        validators=[
-            InputRequired("Type the new password again."),
-            EqualTo("new_password", "The passwords do not match."),
-        ],
-        render_kw={"autocomplete": "new-password"},
     )
 
 

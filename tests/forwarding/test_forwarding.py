@@ -20,12 +20,12 @@ from linktrack import queue as jobqueue
 from linktrack.extensions import db
 from linktrack.forwarding import google
 from linktrack.forwarding.destinations import create_destination
-from linktrack.models import PendingJob, User
+from linktrack.models import PendingJob
 from linktrack.models.forwarding import ForwardingDelivery, ForwardingDestination
 from tests.support.forms import form_post
 from tests.support.forwarding import conversion
 from tests.support.paths import REPO_ROOT
-from tests.support.redirect import CHROME_WINDOWS, click_from_youtube, create_link
+from tests.support.redirect import CHROME_WINDOWS, click_from_youtube
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 REDIS_DOWN = "redis://127.0.0.1:1/0"
@@ -57,16 +57,6 @@ def endpoints(app, httpserver):
     app.config["FACEBOOK_GRAPH_URL"] = httpserver.url_for("/fb/v21.0")
     app.config["GA4_MP_URL"] = httpserver.url_for("/mp/collect")
     return httpserver
-
-
-@pytest.fixture
-def signed_in(app, client, register):
-    """A creator signed in through the pages, with one link; returns (user id, link)."""
-    with time_machine.travel(T, tick=False):
-        email = register()
-    with app.app_context():
-        user_id = User.by_email(email).id
-    return user_id, create_link(app, user_id)
 
 
 def add_destination(client, **fields):

@@ -18,22 +18,12 @@ from werkzeug import Response
 from linktrack.config import Config
 from linktrack.extensions import db
 from linktrack.forwarding.destinations import create_destination
-from linktrack.models import User
 from linktrack.models.forwarding import ForwardingDestination
 from tests.support.forms import form_post
 from tests.support.forwarding import add_destination, conversion, forwarding_page
-from tests.support.redirect import click_from_youtube, create_link
+from tests.support.redirect import click_from_youtube
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def signed_in(app, client, register):
-    with time_machine.travel(T, tick=False):
-        email = register()
-    with app.app_context():
-        user_id = User.by_email(email).id
-    return user_id, create_link(app, user_id)
 
 
 def test_the_defaults_are_connect_3_s_read_5_s_and_10_destinations():

@@ -17,25 +17,14 @@ from sqlalchemy import func, select
 from linktrack.extensions import db
 from linktrack.forwarding import pinned
 from linktrack.forwarding.destinations import DestinationInvalid, create_destination
-from linktrack.models import User
 from linktrack.models.forwarding import ForwardingDestination
 from tests.support.forwarding import add_destination, conversion, forwarding_page
-from tests.support.redirect import click_from_youtube, create_link
+from tests.support.redirect import click_from_youtube
 from tests.support.tls import local_tls
 
 T = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 LOOPBACK = [ipaddress.ip_address("127.0.0.1")]
 QUICK = pinned.Timeouts(connect=2, read=2)
-
-
-@pytest.fixture
-def signed_in(app, client, register):
-    """A creator signed in through the pages, with one link; returns (user id, link)."""
-    with time_machine.travel(T, tick=False):
-        email = register()
-    with app.app_context():
-        user_id = User.by_email(email).id
-    return user_id, create_link(app, user_id)
 
 
 def url_error(html: str) -> str:
