@@ -48,6 +48,7 @@ class Config:
     DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
+    TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)
     ATTRIBUTION_WINDOW_DAYS = 30
     TRUST_PROXY_HOPS = 0
     RATELIMIT_ENABLED = True
@@ -97,6 +98,8 @@ class Config:
             values["REDIS_URL"] = environ["REDIS_URL"]
         if environ.get("LINKTRACK_BASE_URL"):
             values["LINKTRACK_BASE_URL"] = environ["LINKTRACK_BASE_URL"].rstrip("/")
+        if environ.get("TRUSTED_HOSTS"):
+            values["TRUSTED_HOSTS"] = environ["TRUSTED_HOSTS"]
         if environ.get("ATTRIBUTION_WINDOW_DAYS"):
             values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
         if environ.get("TRUST_PROXY_HOPS"):
