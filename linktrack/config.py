@@ -35,6 +35,7 @@ RATE_LIMIT_SETTINGS = (
     "CONVERSION_RATE_LIMIT_PER_IP",
     "CONVERSION_RATE_LIMIT_PER_TRACKING_ID",
     "LINK_API_RATE_LIMIT",
+    "SHORT_LINK_RATE_LIMIT_PER_IP",
 )
 
 
@@ -62,6 +63,9 @@ class Config:
     REGISTER_RATE_LIMIT = "20 per hour"
     CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
     CONVERSION_RATE_LIMIT_PER_TRACKING_ID = "30 per minute"
+    SHORT_LINK_RATE_LIMIT_PER_IP = (
+        "120/minute;1200/hour"  # per link and address; over it: no tracking (redirect/limit.py)
+    )
     LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
     MAX_CONTENT_LENGTH = 1024 * 1024  # no request body needs more; conversions allow far less
     PASSWORD_HASH_METHOD = "scrypt"
