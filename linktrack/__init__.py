@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import dialect
 from .config import Config, debug_mode, dev_secret_key
+from .web.hosts import trusted_hosts
 
 __all__ = ["create_app"]
 
@@ -55,12 +56,16 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 
 
 def _wrap_wsgi(app: Flask) -> None:
-    """The short-link and conversion fast paths in front of Flask, and ProxyFix outermost (the fast
-    paths need the viewer's address as the proxies reported it)."""
+    """The short-link and conversion fast paths in front of Flask, the trusted-hosts check in front
+    of them (web/hosts.py), and ProxyFix outermost (the fast paths need the viewer's address, and
+    the check the host, as the proxies reported them)."""
     from .redirect.fast_path import ShortLinkFastPath
     from .tracking.fast_path import ConversionFastPath
+    from .web.hosts import TrustedHosts
 
     app.wsgi_app = ShortLinkFastPath(app, ConversionFastPath(app, app.wsgi_app))
+    if app.config.get("TRUSTED_HOSTS"):
+        app.wsgi_app = TrustedHosts(app.config["TRUSTED_HOSTS"], app.wsgi_app)
     if app.config["TRUST_PROXY_HOPS"]:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
@@ -104,6 +109,8 @@ def _finish_config(app: Flask) -> None:
         # Secure cookies unless running locally over plain http (`make run` sets FLASK_DEBUG=1) or testing.
         app.config["SESSION_COOKIE_SECURE"] = not (debug_mode() or app.config["TESTING"])
     app.config.setdefault("REMEMBER_COOKIE_SECURE", app.config["SESSION_COOKIE_SECURE"])
+    # Flask checks request.host against this list too; web/hosts.py checks before the fast paths.
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config.get("LINKTRACK_BASE_URL"), app.config.get("TRUSTED_HOSTS"))
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dialect.engine_options(

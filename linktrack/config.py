@@ -37,6 +37,7 @@ RATE_LIMIT_SETTINGS = (
     "LINK_API_RATE_LIMIT",
     "PASSWORD_RESET_RATE_LIMIT_PER_IP",
     "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
+    "SHORT_LINK_RATE_LIMIT_PER_IP",
 )
 
 # Numbers settable from the environment, with the type each is read as.
@@ -57,6 +58,7 @@ class Config:
     DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
+    TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)
     ATTRIBUTION_WINDOW_DAYS = 30
     TRUST_PROXY_HOPS = 0
     RATELIMIT_ENABLED = True
@@ -70,6 +72,9 @@ class Config:
     REGISTER_RATE_LIMIT = "20 per hour"
     CONVERSION_RATE_LIMIT_PER_IP = "120 per minute"
     CONVERSION_RATE_LIMIT_PER_TRACKING_ID = "30 per minute"
+    SHORT_LINK_RATE_LIMIT_PER_IP = (
+        "120/minute;1200/hour"  # per link and address; over it: no tracking (redirect/limit.py)
+    )
     LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
     PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"  # "Forgot password?" requests from one address
     PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"  # reset emails to one address, asked by anyone
@@ -122,6 +127,8 @@ class Config:
             values["REDIS_URL"] = environ["REDIS_URL"]
         if environ.get("LINKTRACK_BASE_URL"):
             values["LINKTRACK_BASE_URL"] = environ["LINKTRACK_BASE_URL"].rstrip("/")
+        if environ.get("TRUSTED_HOSTS"):
+            values["TRUSTED_HOSTS"] = environ["TRUSTED_HOSTS"]
         if environ.get("ATTRIBUTION_WINDOW_DAYS"):
             values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
         if environ.get("TRUST_PROXY_HOPS"):

@@ -129,6 +129,15 @@ class ClickWriter:
                 self._retry_at = None
             return len(rows)
 
+    def write_submitted(self) -> bool:
+        """Write every row submitted so far, waiting for a batch the thread is writing; whether
+        there was any (buffered or being written). A row is always in one of those two places or
+        written: the thread takes `_writing` before it empties the buffer."""
+        if not self._pending and not self._writing.locked():
+            return False
+        self.flush()
+        return True
+
     def _hold(self, rows: list[dict], exc: WriteLater) -> None:
         """Put unwritten rows back in front of the newer ones, to be tried again in RETRY_SECONDS."""
         with self._wakeup:

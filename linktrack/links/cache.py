@@ -51,6 +51,10 @@ class CachedLink:
         """Archived or expired links answer 410."""
         return self.archived or (self.expires_at is not None and self.expires_at <= now)
 
+    def plain_location(self) -> str:
+        """The destination without tracking parameters (a viewer over the short links' limit)."""
+        return iri_to_uri(self.destination)
+
     def location(self, tracking_id: uuid.UUID) -> str:
         """Where this click goes: the template with its tracking id, a string replace per click."""
         if self.location_template.count(_TRACKING_ID_PLACEHOLDER) == 1:

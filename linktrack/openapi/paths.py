@@ -145,7 +145,9 @@ PATHS: dict[str, Any] = {
             "the link's allowed origins, and at most the link's max_browser_revenue. Server calls "
             "send `Authorization: Bearer <api key>` of the link's owner; a wrong key is a "
             "401, never a silent browser call. The click's window is `floor(days since the click) <= "
-            "attribution_window_days`.",
+            "attribution_window_days`. A click is stored a moment after its redirect: `422 unknown_tracking_id` "
+            "carries `Retry-After: 1`, and a conversion sent again after it with the same event_id is safe "
+            "(the CampaignTracker retries it after 0.25, 0.5, 1 and 2 s).",
             "tags": ["conversions"],
             "security": [{}, {"bearerAuth": []}],
             "requestBody": _json_body("ConversionInput"),

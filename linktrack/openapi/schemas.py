@@ -33,9 +33,11 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    """The error responses of an operation that reads the database (so may answer 503 too)."""
+    """The error responses of an operation that reads the database (so may answer 503 too), and
+    400 untrusted_host, which any route answers for a Host the server is not configured for."""
     return {
-        str(status): {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"} for status in (*statuses, 503)
+        str(status): {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
+        for status in dict.fromkeys((400, *statuses, 503))
     }
 
 
@@ -56,7 +58,8 @@ ERROR_RESPONSES = {
     400: (
         "BadRequest",
         "Malformed request: a field of the wrong type, an unknown field, a bad query parameter, or "
-        "(session callers only) a missing X-CSRFToken header. `error.field` names the culprit.",
+        "(session callers only) a missing X-CSRFToken header. `error.field` names the culprit. "
+        "`untrusted_host`: the Host header is not LINKTRACK_BASE_URL's host nor one of TRUSTED_HOSTS.",
     ),
     401: (
         "Unauthorized",

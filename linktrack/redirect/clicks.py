@@ -182,6 +182,13 @@ def flush_clicks() -> int:
     return click_writer().flush()
 
 
+def write_buffered_clicks() -> bool:
+    """Store this process's clicks that are still waiting for their batch (needs an app context);
+    whether there were any. A conversion for an unknown tracking id calls it before giving up
+    (tracking/service.py): its click may be one of them."""
+    return click_writer().write_submitted()
+
+
 _EXTENSION_KEY = "linktrack_click_writer"
 
 

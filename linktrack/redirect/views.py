@@ -24,6 +24,7 @@ from ..links.cache import CachedLink, find_link
 from ..web.security import FAST_PATH_HEADERS
 from ..web.sessions import sessionless
 from .clicks import is_counted, record_click
+from .limit import counts_click
 
 bp = Blueprint("redirect", __name__)
 
@@ -42,22 +43,26 @@ _302_HEADERS = {
 
 @limiter.request_filter
 def _not_rate_limited() -> bool:
-    """Viewers share addresses (mobile carriers), so short links are never limited; a filter, unlike
-    an exemption, lets Flask-Limiter skip its per-request work for them."""
+    """Short links are limited by limit.py (the viewer is still redirected), not by Flask-Limiter; a
+    filter, unlike an exemption, lets Flask-Limiter skip its per-request work for them."""
     return request.blueprint == bp.name
 
 
 def click_through(link: CachedLink, *, method: str, headers, ip, user_agent, referrer, now: float) -> str:
-    """Log the click (unless HEAD or a prefetch) and return where this viewer goes."""
+    """Log the click (unless HEAD or a prefetch) and return where this viewer goes: the plain
+    destination, without a tracking id, for an address over the link's limit (limit.py)."""
     tracking_id = uuid.uuid4()
     if is_counted(method, headers):
+        clicked_at = datetime.fromtimestamp(now, timezone.utc)
+        if not counts_click(link.id, ip, clicked_at.date()):
+            return link.plain_location()
         record_click(
             link.id,
             tracking_id,
             ip=ip,
             user_agent=user_agent,
             referrer=referrer,
-            clicked_at=datetime.fromtimestamp(now, timezone.utc),
+            clicked_at=clicked_at,
         )
     return link.location(tracking_id)
 

@@ -7,6 +7,10 @@
   var BASE = __BASE_URL__, WINDOW_DAYS = __WINDOW_DAYS__;
   var KEYS = ["ct_tracking_id", "ct_campaign_link_id"], STORE = "ct_attribution";
   var DAY = 864e5, RETRIES = 3;
+  // A click is stored up to a moment after its redirect, and a conversion sent at once to another
+  // linktrack process can arrive first: unknown_tracking_id is tried again after these waits (ms),
+  // with the same body and so the same event_id (a replay is never counted twice).
+  var UNKNOWN_WAITS = [250, 500, 1000, 2000];
 
   function warn(message) {
     try { w.console && console.warn("[CampaignTracker] " + message); } catch (e) {}
@@ -54,7 +58,11 @@
     try { if (w.crypto && crypto.randomUUID) return crypto.randomUUID(); } catch (e) {}
     return "ct-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
   }
-  function send(body, attempt) {
+  function wait(ms) {
+    return new Promise(function (done) { setTimeout(done, ms); });
+  }
+  function send(body, attempt, unknownTries) {
+    unknownTries = unknownTries || 0;
     return fetch(BASE + "/api/conversions", {
       method: "POST", mode: "cors", credentials: "omit", keepalive: true,
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
@@ -68,21 +76,22 @@
           return { ok: true, conversion: data };
         }
         var err = data.error || { code: "http_" + r.status, message: "HTTP " + r.status };
-        if (r.status >= 500 && attempt < RETRIES) return retry(body, attempt);
+        if (r.status >= 500 && attempt < RETRIES) return retry(body, attempt, unknownTries);
+        if (err.code === "unknown_tracking_id" && unknownTries < UNKNOWN_WAITS.length) {
+          return wait(UNKNOWN_WAITS[unknownTries]).then(function () { return send(body, attempt, unknownTries + 1); });
+        }
         if (err.code === "attribution_window_expired" || err.code === "unknown_tracking_id") forget();
         warn(err.message || err.code);
         return { ok: false, reason: err.code, error: err };
       });
     }, function (e) {
-      if (attempt < RETRIES) return retry(body, attempt);
+      if (attempt < RETRIES) return retry(body, attempt, unknownTries);
       warn("network error: " + (e && e.message));
       return { ok: false, reason: "network_error", error: { code: "network_error", message: String(e && e.message) } };
     });
   }
-  function retry(body, attempt) {
-    return new Promise(function (done) { setTimeout(done, 300 * Math.pow(3, attempt)); }).then(function () {
-      return send(body, attempt + 1);
-    });
+  function retry(body, attempt, unknownTries) {
+    return wait(300 * Math.pow(3, attempt)).then(function () { return send(body, attempt + 1, unknownTries); });
   }
   function track(eventType, options) {
     try {

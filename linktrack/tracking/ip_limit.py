@@ -18,6 +18,9 @@ what it has heard from the others. Limits under 2 x PUSH_FRACTION (32) push ever
 exact: the hit is added in Redis before it is judged, as Flask-Limiter does. The default, 120 a
 minute, may let 7 a process through beyond it; the limit exists to stop a flood, not to count.
 
+The short links' limit per link and address (redirect/limit.py) is counted by the same class,
+under its own key prefix, with addresses the caller has already hashed.
+
 Without Redis (RATELIMIT_STORAGE_URI memory://), or while it fails, each process counts alone,
 as Flask-Limiter's in-memory fallback does; after a failure Redis is left alone for
 REDIS_REST_SECONDS, so a hung Redis costs one request a socket timeout, not every request.
@@ -55,7 +58,8 @@ class _Count:
 class IpLimit:
     """One per process (its fast path holds it); safe across a gthread worker's threads."""
 
-    def __init__(self, redis_url: str | None, redis_options: dict | None = None):
+    def __init__(self, redis_url: str | None, redis_options: dict | None = None, key_prefix: str = KEY_PREFIX):
+        self.key_prefix = key_prefix  # one per use (conversions, short links), so their counts never mix
         self._redis = Redis.from_url(redis_url, **(redis_options or {})) if redis_url else None
         self._counts: dict[tuple[RateLimitItem, str], _Count] = {}
         self._lock = threading.Lock()
@@ -112,7 +116,7 @@ class IpLimit:
             return True
         pipeline = self._redis.pipeline(transaction=False)
         for (limit, address), count, held in pushing:
-            name = f"{KEY_PREFIX}:{limit.amount}/{limit.get_expiry()}s:{address}:{count.window}"
+            name = f"{self.key_prefix}:{limit.amount}/{limit.get_expiry()}s:{address}:{count.window}"
             pipeline.incrby(name, held)
             # A relative expiry, read by Redis's clock: the window ends within a period of now.
             pipeline.expire(name, limit.get_expiry() + 1)

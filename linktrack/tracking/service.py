@@ -26,6 +26,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
 from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
+from ..redirect.clicks import write_buffered_clicks
 from ..web.formatting import money
 from .rules import (
     EVENT_TYPES,
@@ -248,13 +249,23 @@ def record_conversion(
         source=source,
         converted_at=now,
     )
+
     # The store reads the click's context; PostgreSQL's fast path also stores the conversion in the
     # same round trip when the rules below would let it in (they then explain a refusal).
-    row, stored = store.read_or_record(
-        vars(conversion), origin=origin, owner_id=owner_id, limit_amount=limit.amount if limit else None, since=since
-    )
+    def read_or_record():
+        return store.read_or_record(
+            vars(conversion),
+            origin=origin,
+            owner_id=owner_id,
+            limit_amount=limit.amount if limit else None,
+            since=since,
+        )
+
+    row, stored = read_or_record()
+    if row is None and write_buffered_clicks():
+        row, stored = read_or_record()  # the click was still in this process's batch
     if row is None:
-        raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
+        raise unknown_tracking_id()
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]), row[9])
     if limit and row[7] >= limit.amount:
         raise ApiError(
@@ -268,8 +279,9 @@ def record_conversion(
             422, "tracking_id_link_mismatch", "This tracking id belongs to another campaign link.", "campaign_link_id"
         )
     if owner_id is not None and click.user_id != owner_id:
-        # A creator's key cannot report conversions for someone else's link; say "unknown", not "forbidden".
-        raise ApiError(422, "unknown_tracking_id", "No click has this tracking id.", "tracking_id")
+        # A creator's key cannot report conversions for someone else's link; say "unknown", not
+        # "forbidden", with the very answer an unknown id gets.
+        raise unknown_tracking_id()
     if browser:
         check_origin(origin, click.allowed_origins)
         check_browser_revenue(request.revenue_amount, click.max_browser_revenue)
@@ -308,6 +320,27 @@ def record_conversion(
     store.commit()
     _after_commit(conversion.id, click.forwards)
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
+
+
+UNKNOWN_TRACKING_ID_RETRY_SECONDS = 1
+
+
+def unknown_tracking_id() -> ApiError:
+    """422 unknown_tracking_id, with `Retry-After: 1`: clicks are stored behind the redirect in
+    batches (CLICK_FLUSH_SECONDS, 0.1 s), so a conversion sent right after its click to another
+    app process can arrive before the click is stored. That process cannot see the other's buffer
+    (its own it writes out first: record_conversion), so the caller is told to send it again, with
+    the same event_id: CampaignTracker retries after 0.25, 0.5, 1 and 2 s. A wait on the server
+    was not chosen: a sync worker held for each unknown id would let anyone tie the workers up
+    with made-up ids. An id still unknown after a few seconds is not a click of this linktrack."""
+    return ApiError(
+        422,
+        "unknown_tracking_id",
+        "No click has this tracking id. A click is stored within a second of its redirect: "
+        "a conversion sent right after it may be sent again, with the same event_id.",
+        "tracking_id",
+        retry_after=UNKNOWN_TRACKING_ID_RETRY_SECONDS,
+    )
 
 
 def _after_commit(conversion_id: uuid.UUID, forwards: bool) -> None:

@@ -266,7 +266,7 @@ def test_qr_codes_download_as_svg_and_png(app, me):
 
 
 def test_the_short_url_uses_the_configured_base_url(make_app, app):
-    configured = make_app(LINKTRACK_BASE_URL="https://lt.example")
+    configured = make_app(LINKTRACK_BASE_URL="https://lt.example", TRUSTED_HOSTS="localhost")  # the test client
     client, user_id = sign_up(configured)
     (link_id,) = create_links(configured, user_id, {"short_code": "promo"})
     assert 'value="https://lt.example/promo"' in text(client.get(f"/links/{link_id}"))

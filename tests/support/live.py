@@ -47,3 +47,38 @@ def serve_directory(directory):
             pass
 
     return _serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+
+
+# A child process serving one app built from the JSON settings in its environment; it prints its port.
+_APP_PROCESS = """
+import json, os, sys
+from werkzeug.serving import make_server
+from linktrack import create_app
+server = make_server("127.0.0.1", 0, create_app(json.loads(os.environ["LINKTRACK_TEST_SETTINGS"])), threaded=True)
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+@contextmanager
+def serve_app_in_process(settings: dict):
+    """Serve an app built from `settings` (JSON-able) in a process of its own, as a second
+    linktrack server would run; yields its base URL. The process is ended when the block ends."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LINKTRACK_TEST_SETTINGS": json.dumps(settings)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _APP_PROCESS], cwd=root, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(process.stdout.readline())  # the child is serving once it has printed its port
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()

@@ -470,7 +470,7 @@ class TestAttributionEndpoint:
 
 class TestScript:
     def test_served_with_base_url_cache_headers_and_etag(self, make_app):
-        app = make_app(LINKTRACK_BASE_URL="https://go.example.com")
+        app = make_app(LINKTRACK_BASE_URL="https://go.example.com", TRUSTED_HOSTS="localhost")  # the test client
         client = app.test_client()
         r = client.get("/api/conversions/script")
         assert r.status_code == 200
