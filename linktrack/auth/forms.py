@@ -24,14 +24,19 @@ def _new_password_validators():
     ]
 
 
+def _account_email_validators():
+    """The address an account is known by, as registration and the password reset ask for it."""
+    return [
+        DataRequired("Enter your email address."),
+        Length(max=254, message="That email address is too long."),
+        Email("Enter a valid email address, like you@example.com."),
+    ]
+
+
 class RegisterForm(FlaskForm):
     email = EmailField(
         "Email",
-        validators=[
-            DataRequired("Enter your email address."),
-            Length(max=254, message="That email address is too long."),
-            Email("Enter a valid email address, like you@example.com."),
-        ],
+        validators=_account_email_validators(),
         filters=[_strip],
         render_kw={"autocomplete": "email"},
     )
@@ -66,11 +71,7 @@ class LoginForm(FlaskForm):
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(
         "Email",
-        validators=[
-            DataRequired("Enter your email address."),
-            Length(max=254, message="That email address is too long."),
-            Email("Enter a valid email address, like you@example.com."),
-        ],
+        validators=_account_email_validators(),
         filters=[_strip],
         description="The address you signed up with. We email it a link to choose a new password.",
         render_kw={"autocomplete": "email"},
