@@ -1,6 +1,6 @@
 """Before/after on one machine: a benchmark run in two checkouts in alternating rounds, medians side by side.
 
-    .venv/bin/python -m bench.interleave --before ../baseline --after . redirect --rounds 3 -- --duration 15
+    .venv/bin/python -m bench.interleave --before ../baseline --after . --rounds 3 redirect -- --duration 15
 
 The machine is shared and its speed moves with the hour, so a change is judged only against a
 reference measured in the same run: each round runs `python -m bench.<name> --rounds 1` once in
@@ -46,8 +46,10 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=Path("."), help="the checkout under test")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("benchmark", choices=sorted(FIGURES))
-    parser.add_argument("extra", nargs="*", help="after --: arguments for the benchmark itself")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: arguments for the benchmark itself")
     args = parser.parse_args()
+    if args.extra[:1] == ["--"]:
+        args.extra = args.extra[1:]
 
     seen: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     for round_number in range(1, args.rounds + 1):
