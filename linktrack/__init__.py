@@ -146,8 +146,10 @@ def _register_blueprints(app: Flask) -> None:
     from .reports.api import bp as reports_api
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
+    from .web.health import bp as health_bp
 
     for blueprint in (
+        health_bp,
         auth_bp,
         auth_api,
         reports_bp,

@@ -9,7 +9,7 @@ database is written once and read in one place.
 import sqlite3
 from collections.abc import Callable
 
-from sqlalchemy import Date, Integer, Numeric, Text, bindparam, cast, func, select
+from sqlalchemy import Date, Integer, Numeric, Text, bindparam, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -71,6 +71,14 @@ def engine_options(url: str, options: dict, connect_timeout: float) -> dict:
     if is_postgresql_url(url):
         return {**options, "connect_args": {"connect_timeout": connect_timeout, **options.get("connect_args", {})}}
     return options
+
+
+def set_statement_timeout(connection: Connection, seconds: float) -> None:
+    """Bound the statements of `connection`'s current transaction (PostgreSQL's statement_timeout,
+    SET LOCAL: it ends with the transaction). SQLite has no server to wait on: nothing to bound."""
+    if is_postgresql(connection):
+        milliseconds = f"{int(seconds * 1000)}ms"
+        connection.execute(text("SELECT set_config('statement_timeout', :value, true)"), {"value": milliseconds})
 
 
 def prepare_connection(dbapi_connection, _record) -> None:

@@ -74,11 +74,11 @@ def test_the_document_is_served_as_json_and_is_valid_openapi(app, client):
 
 
 def _routed_operations(app) -> set[tuple[str, str]]:
-    """(path in OpenAPI form, lower-case method) for every /api rule; HEAD and Flask's automatic
-    OPTIONS answers are not operations of their own."""
+    """(path in OpenAPI form, lower-case method) for every /api rule and the health checks; HEAD and
+    Flask's automatic OPTIONS answers are not operations of their own."""
     operations = set()
     for rule in app.url_map.iter_rules():
-        if not (rule.rule == "/api" or rule.rule.startswith("/api/")):
+        if not (rule.rule == "/api" or rule.rule.startswith("/api/") or rule.endpoint.startswith("health.")):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         methods = set(rule.methods) - {"HEAD"}

@@ -41,6 +41,8 @@ PUBLIC = {
     "POST auth.reset_password": "setting a new password with the emailed token",
     "GET static": "stylesheets, scripts, icons",
     "GET openapi.openapi_document": "the API contract",
+    "GET health.healthz": "the load balancer's liveness probe",
+    "GET health.readyz": "the load balancer's readiness probe",
 }
 
 

@@ -19,6 +19,9 @@ The trade, and its limits:
   click order, with nothing written inside requests meanwhile. The bound: at most MAX_HELD
   clicks (about 1 KB each) are held per process; past that the oldest are dropped and logged
   with their tracking ids, as are clicks still held when the process exits.
+- `stalled()` says when the writer is not keeping up (GET /readyz asks it, web/health.py): its
+  thread died with rows waiting, or the oldest row not yet written (buffered, held, or in a batch
+  being written) has waited more than STALLED_SECONDS.
 
 One writer per app and process; a forked child starts with an empty buffer of its own.
 """
@@ -39,6 +42,9 @@ MAX_PENDING = 5_000
 IDLE_SECONDS = 10.0  # a thread with nothing to write for this long ends; the next click starts one
 RETRY_SECONDS = 1.0  # how often held clicks are tried again while the database is unreachable
 MAX_HELD = 20_000  # clicks held per process while the database is unreachable (about 20 MB)
+# A row not written after this long means the writer is stuck (a batch waiting on a lock, the
+# database refusing): far above flush_seconds and RETRY_SECONDS, below a balancer's patience.
+STALLED_SECONDS = 30.0
 # How long a thread may hold the GIL while another waits for it (Python's default is 5 ms). A batch
 # is Python work in the writer thread; a request arriving meanwhile waited up to 5 ms at each of
 # its own turns. At 1 ms, bench/redirect.py's p99 went from 30 ms to 24 ms, throughput unchanged.
@@ -82,11 +88,26 @@ class ClickWriter:
         self._writing = threading.Lock()  # one batch at a time, so rows arrive in click order
         self._thread: threading.Thread | None = None
         self._retry_at: float | None = None  # set while the last write was refused (monotonic time)
+        # Wall-clock times (time.time(), as the rows' own timestamps) of the oldest row buffered and
+        # of the oldest row of the batch being written; None when there is none.
+        self._pending_since: float | None = None
+        self._writing_since: float | None = None
 
     @property
     def held(self) -> int:
         """Rows waiting to be written (buffered, or held while the database is unreachable)."""
         return len(self._pending)
+
+    def stalled(self, now: float) -> str | None:
+        """Why this writer is not keeping up, or None: its thread died with rows waiting, or a row
+        has waited more than STALLED_SECONDS to be written. `now` is time.time()."""
+        thread = self._thread
+        if self._pending and thread is not None and not thread.is_alive():
+            return f"its writer thread ended with {len(self._pending)} {self.rows_name} waiting"
+        waiting = [since for since in (self._writing_since, self._pending_since) if since is not None]
+        if waiting and (age := now - min(waiting)) > STALLED_SECONDS:
+            return f"{self.rows_name} not written for {age:.0f} s ({self.held} waiting)"
+        return None
 
     def submit(self, row: dict) -> None:
         if self._closed or (self.flush_seconds <= 0 and self._retry_at is None):
@@ -101,6 +122,8 @@ class ClickWriter:
         with self._wakeup:
             self._pending.append(row)
             backlog = len(self._pending)
+            if backlog == 1:
+                self._pending_since = time.time()
             retrying = self._retry_at is not None
             if self._thread is None:
                 self._start_thread()
@@ -118,12 +141,16 @@ class ClickWriter:
         with self._writing:
             with self._wakeup:
                 rows, self._pending = self._pending, []
-            for start in range(0, len(rows), MAX_BATCH):
-                try:
-                    self.write(rows[start : start + MAX_BATCH])
-                except WriteLater as exc:
-                    self._hold(rows[start:], exc)
-                    return start
+                self._writing_since, self._pending_since = self._pending_since, None
+            try:
+                for start in range(0, len(rows), MAX_BATCH):
+                    try:
+                        self.write(rows[start : start + MAX_BATCH])
+                    except WriteLater as exc:
+                        self._hold(rows[start:], exc, since=self._writing_since)
+                        return start
+            finally:
+                self._writing_since = None
             if self._retry_at is not None:
                 log.warning("database reachable again: held %s written", self.rows_name)
                 self._retry_at = None
@@ -138,11 +165,13 @@ class ClickWriter:
         self.flush()
         return True
 
-    def _hold(self, rows: list[dict], exc: WriteLater) -> None:
-        """Put unwritten rows back in front of the newer ones, to be tried again in RETRY_SECONDS."""
+    def _hold(self, rows: list[dict], exc: WriteLater, since: float | None = None) -> None:
+        """Put unwritten rows back in front of the newer ones, to be tried again in RETRY_SECONDS;
+        `since` is when the oldest of them was buffered."""
         with self._wakeup:
             if self._closed:
                 self._pending, rows = [], rows + self._pending
+                self._pending_since = None
                 self.lost(rows, exc)
                 return
             if self._retry_at is None:
@@ -150,6 +179,8 @@ class ClickWriter:
                     "database unreachable: holding %s, trying again every %.0f s", self.rows_name, RETRY_SECONDS
                 )
             self._pending[:0] = rows
+            if rows and since is not None:
+                self._pending_since = since if self._pending_since is None else min(since, self._pending_since)
             self._retry_at = time.monotonic() + RETRY_SECONDS
             if self._thread is not None:
                 self._wakeup.notify()  # a thread waiting for a batch to fill now waits for the retry

@@ -42,9 +42,9 @@ RESERVED_WORDS = frozenset(
     {
         "about", "account", "admin", "api", "app", "assets", "auth", "blog", "dashboard", "docs",
         "export", "exports", "favicon.ico", "funnel", "health", "healthz", "help", "links", "login",
-        "logout", "metrics", "new", "pricing", "privacy", "qr", "ready", "register", "reports",
-        "revenue", "robots.txt", "script", "settings", "signin", "signup", "sitemap.xml", "static",
-        "status", "support", "terms", "tracking", "webhooks", "www",
+        "logout", "metrics", "new", "pricing", "privacy", "qr", "ready", "readyz", "register",
+        "reports", "revenue", "robots.txt", "script", "settings", "signin", "signup", "sitemap.xml",
+        "static", "status", "support", "terms", "tracking", "webhooks", "www",
     }
 )  # fmt: skip
 

@@ -1,10 +1,11 @@
-"""The OpenAPI document's paths: one entry per /api route (tests/test_openapi.py checks them against the url map)."""
+"""The OpenAPI document's paths: one entry per /api route and the two health checks (tests/test_openapi.py checks
+them against the url map)."""
 
 from typing import Any
 
 from ..links.service import LIST_SORTS, LIST_STATUSES, MAX_PAGE, MAX_PER_PAGE
 from ..reports.ranges import PRESETS
-from .schemas import JSON, OWNER_ONLY, _errors, _json, _path_id, _ref
+from .schemas import JSON, NO_STORE, OWNER_ONLY, _errors, _json, _path_id, _ref
 
 LINK_ID = _path_id("link_id", "The link's id.")
 REPORT_RANGE = [
@@ -30,6 +31,34 @@ def _json_body(schema_name: str) -> dict[str, Any]:
 
 
 PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "operationId": "getHealth",
+            "summary": "Liveness: the process answers HTTP. No database or Redis call; 200 while they are away.",
+            "description": "For a load balancer's or an orchestrator's liveness probe. Behind TRUSTED_HOSTS, a "
+            "probe that sends a Host of its own needs that host listed there (else a 400 page).",
+            "tags": ["operations"],
+            "security": [],
+            "responses": {"200": _json(_ref("Health"), "Alive.", headers=NO_STORE)},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "getReadiness",
+            "summary": "Readiness: the database answers SELECT 1, Redis answers PING (when REDIS_URL is set), "
+            "and this process's click writer is keeping up.",
+            "description": "Each check has a short timeout (2 s; connecting to PostgreSQL is bounded by "
+            "DATABASE_CONNECT_TIMEOUT_SECONDS). The click writer fails the check when a click has waited "
+            "more than 30 s to be stored, or its thread ended with clicks waiting. It answers for the worker "
+            "process that received it.",
+            "tags": ["operations"],
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Readiness"), "Ready: every check passed.", headers=NO_STORE),
+                "503": {"$ref": "#/components/responses/NotReady"},
+            },
+        }
+    },
     "/api/openapi.json": {
         "get": {
             "operationId": "getOpenApi",
@@ -184,13 +213,19 @@ PATHS: dict[str, Any] = {
             "summary": "The CampaignTracker script for landing pages (cacheable for an hour, ETag).",
             "tags": ["conversions"],
             "security": [],
-            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "parameters": [
+                {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+                {"name": "Accept-Encoding", "in": "header", "schema": {"type": "string"}},
+            ],
             "responses": {
                 "200": {
-                    "description": "The script.",
+                    "description": "The script; gzip-compressed when Accept-Encoding allows gzip (with an ETag "
+                    "of its own), plain otherwise.",
                     "headers": {
                         "ETag": {"schema": {"type": "string"}},
                         "Cache-Control": {"schema": {"type": "string"}},
+                        "Vary": {"schema": {"type": "string"}},
+                        "Content-Encoding": {"required": False, "schema": {"const": "gzip"}},
                     },
                     "content": {"application/javascript": {"schema": {"type": "string"}}},
                 },

@@ -11,9 +11,11 @@ JSON = "application/json"
 MONEY = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["49.99"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 UUID = {"type": "string", "format": "uuid"}
+NO_STORE = {"Cache-Control": {"schema": {"const": "no-store"}}}
 VIDEO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{11}$"}
 COUNT = {"type": "integer", "minimum": 0}
 OWNER_ONLY = [{"bearerAuth": []}, {"sessionCookie": []}]
+READINESS_CHECKS = ("database", "redis", "click_buffer")  # GET /readyz, in the order web/health.py runs them
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +193,32 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Me": _object({"id": {"type": "integer"}, "email": {"type": "string"}, "created_at": TIMESTAMP}),
+    "Health": _object({"status": {"const": "ok"}}),
+    "Readiness": _object(
+        {
+            "status": {"enum": ["ready", "not_ready"]},
+            "failing": {
+                "type": "array",
+                "items": {"enum": list(READINESS_CHECKS)},
+                "description": "The checks that failed; empty when ready.",
+            },
+            "checks": _object({name: _ref("ReadinessCheck") for name in READINESS_CHECKS}),
+        }
+    ),
+    "ReadinessCheck": _object(
+        {
+            "status": {
+                "enum": ["ok", "failing", "unused"],
+                "description": "`unused`: Redis when REDIS_URL is unset (jobs run inline, limits in memory).",
+            },
+            "reason": {
+                "type": "string",
+                "description": "Why it failed: the error's class (database, redis), or how long clicks have "
+                "waited (click_buffer). The server's log has the full message.",
+            },
+        },
+        required=["status"],
+    ),
     "ConversionInput": _object(
         {
             "tracking_id": {**UUID, "description": "The ct_tracking_id the redirect added to the landing page URL."},

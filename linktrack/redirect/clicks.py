@@ -202,6 +202,13 @@ def write_buffered_clicks() -> bool:
 _EXTENSION_KEY = "linktrack_click_writer"
 
 
+def click_writer_stalled(now: float) -> str | None:
+    """Why this process's click writer is not keeping up (buffer.ClickWriter.stalled), or None;
+    None too before this process's first click (needs an app context; opens nothing)."""
+    writer = current_app.extensions.get(_EXTENSION_KEY)
+    return writer.stalled(now) if writer is not None else None
+
+
 def click_writer() -> ClickWriter:
     """This app's writer in this process (needs an app context)."""
     writer = current_app.extensions.get(_EXTENSION_KEY)

@@ -35,8 +35,12 @@ def _cors(response):
 @bp.get("/script")
 @sessionless
 def script():
-    body, etag = tracker_script(_base_url(), current_app.config["ATTRIBUTION_WINDOW_DAYS"])
+    gzip_accepted = request.accept_encodings["gzip"] > 0  # also true of "*"; "gzip;q=0" refuses it
+    body, etag = tracker_script(_base_url(), current_app.config["ATTRIBUTION_WINDOW_DAYS"]).encoded(gzip_accepted)
     response = current_app.response_class(body, mimetype="application/javascript")
+    if gzip_accepted:
+        response.content_encoding = "gzip"
+    response.vary.add("Accept-Encoding")
     response.set_etag(etag)
     response.cache_control.public = True
     response.cache_control.max_age = SCRIPT_MAX_AGE
