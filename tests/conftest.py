@@ -20,6 +20,7 @@ from linktrack.extensions import db
 from linktrack.forwarding import destinations as forwarding_destinations
 from tests.support import redirect as redirect_support
 from tests.support.app import app_settings
+from tests.support.faults import POSTGRES_BIN, PostgresCluster
 from tests.support.forms import form_post
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -250,3 +251,13 @@ def redis_setup(make_app, redis_client, redis_url, httpserver, creator):
             user_id, "webhook", "hook", {"url": httpserver.url_for("/hook")}, ["purchase"]
         )
     return build, up, link
+
+
+@pytest.fixture
+def cluster():
+    """A PostgreSQL cluster of the test's own on a free port, for tests that stop and start it."""
+    if POSTGRES_BIN is None:
+        pytest.fail("the PostgreSQL server binaries (initdb, pg_ctl) are needed: apt-get install postgresql")
+    cluster = PostgresCluster().create()
+    yield cluster
+    cluster.destroy()

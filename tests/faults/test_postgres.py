@@ -24,22 +24,13 @@ from linktrack.counting.buffer import ClickWriter, WriteLater
 from linktrack.extensions import db
 from linktrack.models import ClickEvent, ConversionEvent
 from tests.support.app import app_settings as settings_for
-from tests.support.faults import POSTGRES_BIN, PostgresCluster, wait_until
+from tests.support.faults import wait_until
 from tests.support.live import serve_app
 from tests.support.redirect import CHROME_WINDOWS, create_link
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
 ORIGIN = "https://academy.example.com"
 BROWSER = {"User-Agent": CHROME_WINDOWS}
-
-
-@pytest.fixture
-def cluster():
-    if POSTGRES_BIN is None:
-        pytest.fail("the PostgreSQL server binaries (initdb, pg_ctl) are needed: apt-get install postgresql")
-    cluster = PostgresCluster().create()
-    yield cluster
-    cluster.destroy()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from linktrack.counting.buffer import STALLED_SECONDS, ClickWriter, WriteLater
 from linktrack.extensions import db
 from linktrack.redirect.clicks import click_writer, flush_clicks
 from linktrack.web.health import READY_TIMEOUT_SECONDS
-from tests.support.faults import POSTGRES_BIN, PostgresCluster, RedisServer, free_port, wait_until
+from tests.support.faults import RedisServer, free_port, wait_until
 from tests.support.redirect import CHROME_WINDOWS, create_link, stored_clicks
 
 ALL_OK = {"database": {"status": "ok"}, "redis": {"status": "ok"}, "click_buffer": {"status": "ok"}}
@@ -145,15 +145,6 @@ def test_readyz_names_the_database_when_nothing_listens_on_its_port(make_app, re
     assert body["checks"]["database"] == {"status": "failing", "reason": "OperationalError"}
     assert body["checks"]["redis"] == {"status": "ok"}
     assert client.get("/healthz").status_code == 200
-
-
-@pytest.fixture
-def cluster():
-    if POSTGRES_BIN is None:
-        pytest.fail("the PostgreSQL server binaries (initdb, pg_ctl) are needed: apt-get install postgresql")
-    cluster = PostgresCluster().create()
-    yield cluster
-    cluster.destroy()
 
 
 def test_readyz_follows_a_postgresql_restart(make_app, cluster):
