@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from linktrack.auth import service as accounts
 from linktrack.extensions import db
 from linktrack.models import PasswordResetToken
 from tests.support.forms import form_post
@@ -271,3 +272,25 @@ def test_the_mail_settings_come_from_the_environment():
     assert settings["MAIL_USERNAME"] == "linktrack"
     assert settings["MAIL_PASSWORD"] == "smtp secret"
     assert settings["MAIL_DEFAULT_SENDER"] == "linktrack <hello@example.com>"
+
+
+@pytest.mark.parametrize("token", ["made-up", "x" * 5000, "ключ", "%00", "a.b", "' OR 1=1 --"])
+def test_a_made_up_reset_link_says_so_and_changes_nothing(client, creator, token):
+    """The reset link is public: whatever stands in place of its token, GET and POST answer the
+    same 404 page, with no form, and the password stays as it was."""
+    _, email, password = creator()
+    for answer in (
+        client.get(f"/reset-password/{token}"),
+        form_post(
+            client,
+            "/login",  # a page with a CSRF token: a made-up link's page has no form
+            {"new_password": "a-new-password", "confirm": "a-new-password"},
+            action=f"/reset-password/{token}",
+        ),
+    ):
+        text = visible_text(answer.get_data(as_text=True))
+        assert answer.status_code == 404, token
+        assert "This reset link has expired or has already been used." in text
+        assert "Save new password" not in text
+    with client.application.app_context():
+        assert accounts.authenticate(email, password) is not None
