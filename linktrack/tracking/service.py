@@ -21,7 +21,7 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 
 from .. import queue
-from ..counting.conversions import count_later
+from ..counting.consumer import conversion_stored
 from ..errors import ApiError
 from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
@@ -347,7 +347,7 @@ def _after_commit(conversion_id: uuid.UUID, forwards: bool) -> None:
     """Count and forward a stored conversion. Never raises: the conversion is committed, so its
     request must answer with it, and a caller that retried would record it again."""
     try:
-        count_later(conversion_id)
+        conversion_stored()
         if forwards:
             conversion_recorded(conversion_id)
         else:

@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from sqlalchemy import delete, func, select
 
-from linktrack.counting.conversions import flush_conversion_counts
-from linktrack.counting.counters import AGGREGATES, add_conversions
+from linktrack.counting.consumer import count_now
+from linktrack.counting.counters import AGGREGATES, count_uncounted
 from linktrack.counting.recount import RECOUNT_LOCK, recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent
@@ -100,7 +100,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
     """Before every statement of a recount: a click batch (a day that has counts, and a day that has
     none yet), a conversion and a count batch all commit. None of them waits for the recount, and
     afterwards every total equals a fresh recount's, with each click and conversion counted once."""
-    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # conversions are counted when the test flushes them
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # conversions are counted when the test says
     client = app.test_client()
     live = create_link(app, creator()[0])["id"]
     drifted = create_link(app, creator()[0])["id"]  # another creator's link, with counts to correct
@@ -112,7 +112,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
         nonlocal waiting
         with app.app_context():
             with db.engine.begin() as connection:
-                add_conversions(connection)  # a count batch: the conversion of the step before
+                count_uncounted(connection, 500)  # a counting run: the conversion of the step before
             # Left uncounted until then (the app's own counter would count it in an hour).
             convert(client, live, waiting.pop(), "purchase", "10.00", event_id=f"order-{number}")
             waiting += clicks_on(app, live, now - timedelta(hours=1))  # a day with counts
@@ -133,7 +133,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
     assert recount.error is None, recount.error
     assert len(steps) > 5
     with app.app_context():
-        flush_conversion_counts()
+        count_now()
 
     totals = snapshot(app)
     clicks, conversions = raw_totals(app)
