@@ -162,8 +162,13 @@ class CountingConsumer:
                 self._due = due
                 self._wakeup.notify()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="counting-consumer", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="counting-consumer", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # the interpreter is exiting (a batch written at exit): the next run counts it
+                    self._due = None
+                    return
+                self._thread = thread
 
     def _run(self) -> None:
         while True:

@@ -115,7 +115,7 @@ class LinkDailyBreakdown(db.Model):
     The link page's referrers, devices, browsers and operating systems for any date range without
     reading the raw clicks. `dimension` is 'referrer' (the referring site's host only, lower case:
     the page a viewer came from stays private), 'device', 'browser' or 'os'; `value` is '' when
-    the click had none. Kept up to date by `add_clicks`, rebuilt by `recount_daily_stats()`.
+    the click had none. Kept up to date by the counting consumer, rebuilt by `recount_daily_stats()`.
     """
 
     __tablename__ = "link_daily_breakdowns"

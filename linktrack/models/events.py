@@ -65,7 +65,7 @@ class ConversionEvent(db.Model):
 
 class UncountedConversion(db.Model):
     """A stored conversion whose report counts are not added yet: written in the conversion's own
-    transaction, deleted by the batch that adds its counts (counting/counters.add_conversions).
+    transaction, deleted by the counting run that adds its counts (counting/counters.count_uncounted).
 
     Why a table: the counts of a link's day are one row every conversion of that day updates, so
     counting inside each request queued every conversion of a busy link behind the others' commits

@@ -227,7 +227,7 @@ def record_conversion(
     amount is capped by the link's max_browser_revenue. `owner_id` (server
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
     `store` runs the statements (store.py): the request's session unless the caller brings one.
-    The report counts are added after the commit, in batches (counting/conversions.py).
+    The report counts are added after the commit, by the counting consumer (counting/consumer.py).
     """
     request = validate_conversion(body)
     browser = source == "browser"

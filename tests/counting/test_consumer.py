@@ -17,6 +17,7 @@ import time_machine
 from sqlalchemy import func, select, text
 
 from linktrack import jobs
+from linktrack.config import Config
 from linktrack.counting.consumer import COUNTING_LOCK, Run, count_now, count_once
 from linktrack.extensions import db
 from linktrack.models import (
@@ -197,3 +198,27 @@ def test_a_process_killed_mid_load_leaves_counts_that_equal_the_recount(app, dat
     assert uncounted(app) == (0, 0)
     assert counted(app, link_id) == (clicks, purchases, Decimal("1.00") * purchases)
     assert snapshot(app) == recounted(app)
+
+
+def test_with_production_intervals_the_consumer_thread_counts_clicks_and_conversions(make_app, creator, make_link):
+    """Batches every 10 ms and a counting run within 50 ms (the defaults' shape, shorter): nobody asks
+    for a count, and the totals still arrive (polled, with a deadline)."""
+    app = make_app(CLICK_FLUSH_SECONDS=0.01, CLICK_COUNT_SECONDS=0.05, CONVERSION_COUNT_SECONDS=0.05)
+    client = app.test_client()
+    link_id = make_link(creator()[0])
+    with app.app_context():
+        short_code = db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+    location = client.get(f"/{short_code}", headers={"User-Agent": CHROME_WINDOWS}).headers["Location"]
+    tracking_id = location.split("ct_tracking_id=")[1].split("&")[0]
+    assert purchase(client, link_id, tracking_id).status_code == 201  # its click is written first
+    deadline = time.monotonic() + WAIT
+    while counted(app, link_id) != (1, 1, Decimal("49.99")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert counted(app, link_id) == (1, 1, Decimal("49.99"))
+    assert uncounted(app) == (0, 0)
+
+
+def test_the_counting_periods_are_set_from_the_environment():
+    assert (Config.CLICK_COUNT_SECONDS, Config.CONVERSION_COUNT_SECONDS) == (0.5, 1.0)
+    values = Config.from_environ({"CLICK_COUNT_SECONDS": "0.8", "CONVERSION_COUNT_SECONDS": "2"})
+    assert (values["CLICK_COUNT_SECONDS"], values["CONVERSION_COUNT_SECONDS"]) == (0.8, 2.0)
