@@ -131,7 +131,7 @@ def linktrack_env(database_url: str) -> dict:
 def hot_link(database_url: str, codes: list[str], args) -> None:
     """linktrack on one short link with each of --processes worker counts, alternating per round."""
     counts = [int(number) for number in args.processes.split(",")]
-    print(f"{os.cpu_count()} CPUs; one hot link; gunicorn --workers {args.processes} (sync); ", end="")
+    print(f"{os.cpu_count()} CPUs; one hot link; gunicorn --workers {args.processes} (sync, --preload); ", end="")
     print(f"wrk -t{args.threads} -c{args.connections}; {args.rounds} rounds of -d{args.duration}s each")
     print(f"lock waits sampled from pg_stat_activity every {LOCK_SAMPLE_SECONDS * 1000:.0f} ms")
     print()
@@ -139,8 +139,11 @@ def hot_link(database_url: str, codes: list[str], args) -> None:
     rounds = []
     for number in range(1, args.rounds + 1):
         results = {}
-        for processes in counts:
+        for processes in counts if number % 2 else counts[::-1]:  # each goes first in every other round
+            # --preload: the workers fork with the app loaded, so all of them serve from the warm-up
+            # on (on a loaded machine, booting 8 had left the first ones measured alone).
             gunicorn_args = ["--workers", str(processes), "--worker-class", "sync", "--log-level", "warning"]
+            gunicorn_args.append("--preload")
             sampler = LockWaitSampler(database_url)
             result = run_load(
                 args.app,
