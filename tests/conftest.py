@@ -202,7 +202,7 @@ def make_click(app):
             click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
             db.session.add(click)
             db.session.flush()
-            hold_clicks(db.session.connection(), [click.tracking_id])
+            hold_clicks(db.session.connection(), [{"tracking_id": click.tracking_id, "clicked_at": click.clicked_at}])
             db.session.commit()
             count_now()
             return str(click.tracking_id)

@@ -21,11 +21,10 @@ settles it.
 
 import functools
 from collections import Counter
-from collections.abc import Iterable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from .. import dialect
@@ -72,22 +71,29 @@ CONVERSION_COUNTERS = [
 COUNTERS = ["clicks", "unique_clicks", "bot_clicks", *CONVERSION_COUNTERS]
 
 
-def hold_clicks(connection: Connection, tracking_ids: Iterable) -> None:
-    """Store an UncountedClick for each just-inserted click (found by tracking id), in the caller's
-    (the click batch's) transaction: the counting consumer adds it later.
+def hold_clicks(connection: Connection, clicks: list[dict]) -> None:
+    """Store an UncountedClick for each just-inserted click of `clicks` (their tracking_id and
+    clicked_at), in the caller's (the click batch's) transaction: the counting consumer adds it later.
 
     One INSERT ... SELECT built once per database, with the ids as one list parameter whose SQL
-    text is the same for every batch (dialect.in_list_parameter).
+    text is the same for every batch (dialect.in_list_parameter). The batch's time span bounds the
+    read too, so on a click_events partitioned by month it reads the batch's partition only.
     """
-    tracking_ids = list(tracking_ids)
-    if tracking_ids:
-        connection.execute(_hold_statement(connection.dialect.name), {"tracking_ids": tracking_ids})
+    if clicks:
+        times = [click["clicked_at"] for click in clicks]
+        parameters = {
+            "tracking_ids": [click["tracking_id"] for click in clicks],
+            "since": min(times),
+            "until": max(times),
+        }
+        connection.execute(_hold_statement(connection.dialect.name), parameters)
 
 
 @functools.cache
 def _hold_statement(dialect_name: str):
     of_batch = dialect.in_list_parameter(CLICKS.c.tracking_id, "tracking_ids", dialect_name)
-    copied = select(CLICKS.c.id, *[CLICKS.c[name] for name in HELD_COLUMNS]).where(of_batch)
+    within = CLICKS.c.clicked_at.between(bindparam("since"), bindparam("until"))
+    copied = select(CLICKS.c.id, *[CLICKS.c[name] for name in HELD_COLUMNS]).where(of_batch, within)
     return UNCOUNTED_CLICKS.insert().from_select(["click_id", *HELD_COLUMNS], copied)
 
 

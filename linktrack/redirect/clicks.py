@@ -276,7 +276,7 @@ def _insert(engine: Engine, params: list[dict]) -> None:
         try:
             with engine.begin() as connection:
                 connection.execute(INSERT_CLICK, params)
-                hold_clicks(connection, [row["tracking_id"] for row in params])
+                hold_clicks(connection, params)
             return
         except OperationalError as exc:
             if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
