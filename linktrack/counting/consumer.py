@@ -9,8 +9,9 @@ UncountedClick or UncountedConversion; a counting run deletes every uncounted ro
 COUNT_BATCH of each kind) and adds them, in one transaction (counters.count_uncounted).
 
 One run at a time, at most every CLICK_COUNT_SECONDS (0.5 s) across all hosts:
-- After its batch commits, a process asks its consumer thread to count (`count_soon`): after a
-  click batch within CLICK_COUNT_SECONDS, after a conversion within CONVERSION_COUNT_SECONDS.
+- After its batch commits, a process asks its consumer thread to count
+  (`CountingConsumer.count_within`): after a click batch within CLICK_COUNT_SECONDS, after a
+  conversion within CONVERSION_COUNT_SECONDS (`conversion_stored`).
 - A run takes a transaction-level lock (dialect.lock_for_transaction: PostgreSQL's advisory lock);
   a process that finds it held does not wait: it tries again a period later (the run that holds it
   may have started before its batch committed). Then the run reads when the last run was, by the
@@ -23,10 +24,11 @@ One run at a time, at most every CLICK_COUNT_SECONDS (0.5 s) across all hosts:
   and deleting it commit together). With no traffic at all, the minute sweep runs it
   (jobs.run_due_jobs), so nothing waits for the next click.
 
-Reports trail a click by up to CLICK_FLUSH_SECONDS + CLICK_COUNT_SECONDS (0.6 s by default), a
-conversion by up to CONVERSION_COUNT_SECONDS (a run at most every CLICK_COUNT_SECONDS). With 0 (the
-tests) the counting runs inside the call that stored the events, waiting for the lock, so a test
-reads the counts of what it just did.
+Reports trail a click by about CLICK_FLUSH_SECONDS + CLICK_COUNT_SECONDS (0.6 s by default), a
+conversion by about CONVERSION_COUNT_SECONDS; the limit: a process that found a run in progress
+tries a period later, so what it stored may wait one period more. With 0 (the tests) the counting
+runs inside the call that stored the events, waiting for the lock, so a test reads the counts of
+what it just did.
 """
 
 import logging
