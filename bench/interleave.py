@@ -23,6 +23,13 @@ FIGURES = {
         ("bare Flask requests/s", r"median bare Flask 302: (\d+) requests/s"),
         ("% of bare", r"throughput: (\d+)% of bare"),
         ("linktrack p99 ms", r"median linktrack redirect: .*p99 ([\d.]+) ms"),
+        # --hot-link
+        ("8 processes requests/s", r"median 8 processes: (\d+) requests/s"),
+        ("4 processes requests/s", r"median 4 processes: (\d+) requests/s"),
+        ("8/4 throughput", r"throughput 8/4 processes: ([\d.]+)"),
+        ("8 processes max lock wait ms", r"median 8 processes: .*lock waits: max ([\d.]+) ms"),
+        ("8 processes waits > 50 ms", r"median 8 processes: .*, (\d+) over 50 ms"),
+        ("4 processes max lock wait ms", r"median 4 processes: .*lock waits: max ([\d.]+) ms"),
     ],
     "conversions": [
         ("accepted/s", r"median: (\d+) accepted conversions/s"),

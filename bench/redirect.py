@@ -1,6 +1,7 @@
 """Benchmark: the click-logging redirect against a bare Flask 302, both under the same gunicorn.
 
     .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 4] [--gunicorn-threads 1]
+    .venv/bin/python -m bench.redirect --hot-link --processes 8,4 [--duration 10]
 
 Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_DATABASE_URL, default
 postgresql://postgres@127.0.0.1:5432/bench: created if missing and emptied, never a database you
@@ -13,9 +14,18 @@ Every request carries a browser user agent, so every answered 302 must have stor
 Rows are counted after gunicorn has shut down gracefully, so requests wrk abandoned at the end
 of its run may add up to --connections rows more than the 302s it saw; fewer rows than 302s
 would mean lost clicks. Targets (issue 3): >= 75% of the bare throughput, p99 < 20 ms.
+
+With --hot-link every request goes to one short link (a viral video), and instead of the bare app
+linktrack itself alternates with each number of gunicorn worker processes --processes names
+(8 and 4). Meanwhile a thread samples pg_stat_activity every LOCK_SAMPLE_SECONDS for backends of
+the bench database waiting on a lock (wait_event_type 'Lock'): a wait lasts from the first sample
+that sees it to the last (same backend, same query start). It prints the throughput per process
+count, their ratio, and the longest wait and the waits over 50 ms. Targets (issue 14): 8 processes
+at least the throughput of 4, and no lock wait over 50 ms.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -26,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +52,8 @@ USER_AGENT = (
     "Chrome/131.0.0.0 Mobile Safari/537.36"
 )
 WARM_UP_SECONDS = 3
+LOCK_SAMPLE_SECONDS = 0.005
+LONG_WAIT_SECONDS = 0.050
 
 # wrk script: rotate over the short codes; wrk_report_lua counts the 302s and prints the figures.
 WRK_SCRIPT = """
@@ -67,6 +80,8 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--app", default="wsgi:app", help="the linktrack WSGI app gunicorn serves")
+    parser.add_argument("--hot-link", action="store_true", help="one short link only; linktrack per --processes")
+    parser.add_argument("--processes", default="8,4", help="with --hot-link: gunicorn worker counts to compare")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -74,6 +89,9 @@ def main() -> None:
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     links = prepare_database(database_url)
     codes = list(links)
+    if args.hot_link:
+        hot_link(database_url, codes[:1], args)
+        return
     worker_class = "gthread" if args.gunicorn_threads > 1 else "sync"
     gunicorn_args = ["--workers", str(args.workers), "--worker-class", worker_class, "--log-level", "warning"]
     gunicorn_args += ["--threads", str(args.gunicorn_threads)]
@@ -84,14 +102,7 @@ def main() -> None:
     print(HEADER)
 
     bare_env = {"BARE_LINKS": json.dumps(links)}
-    # The load comes from one address: the short links' limit per address is raised above it (it
-    # is still counted on every click, as in production), so every 302 must store its row.
-    app_env = {
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "bench-secret-key",
-        "REDIS_URL": "",
-        "SHORT_LINK_RATE_LIMIT_PER_IP": "1000000000/minute;1000000000/hour",
-    }
+    app_env = linktrack_env(database_url)
     rounds = []
     for number in range(1, args.rounds + 1):
         # Alternating keeps both apps exposed to the same background load on a shared machine.
@@ -103,6 +114,110 @@ def main() -> None:
         print(row(f"{number}: linktrack", linktrack))
         rounds.append((bare, linktrack))
     report(rounds)
+
+
+def linktrack_env(database_url: str) -> dict:
+    """The app's environment. The load comes from one address: the short links' limit per address is
+    raised above it (it is still counted on every click, as in production), so every 302 must store
+    its row."""
+    return {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "bench-secret-key",
+        "REDIS_URL": "",
+        "SHORT_LINK_RATE_LIMIT_PER_IP": "1000000000/minute;1000000000/hour",
+    }
+
+
+def hot_link(database_url: str, codes: list[str], args) -> None:
+    """linktrack on one short link with each of --processes worker counts, alternating per round."""
+    counts = [int(number) for number in args.processes.split(",")]
+    print(f"{os.cpu_count()} CPUs; one hot link; gunicorn --workers {args.processes} (sync, --preload); ", end="")
+    print(f"wrk -t{args.threads} -c{args.connections}; {args.rounds} rounds of -d{args.duration}s each")
+    print(f"lock waits sampled from pg_stat_activity every {LOCK_SAMPLE_SECONDS * 1000:.0f} ms")
+    print()
+    print(HEADER + f"{'max wait':>10}{'> 50 ms':>9}")
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        results = {}
+        for processes in counts if number % 2 else counts[::-1]:  # each goes first in every other round
+            # --preload: the workers fork with the app loaded, so all of them serve from the warm-up
+            # on (on a loaded machine, booting 8 had left the first ones measured alone).
+            gunicorn_args = ["--workers", str(processes), "--worker-class", "sync", "--log-level", "warning"]
+            gunicorn_args.append("--preload")
+            sampler = LockWaitSampler(database_url)
+            result = run_load(
+                args.app,
+                linktrack_env(database_url),
+                gunicorn_args,
+                codes,
+                args,
+                count_rows=lambda: count_clicks(database_url),
+                during=sampler,
+            )
+            result["waits"] = sampler.waits()
+            results[processes] = result
+            long = sum(wait > LONG_WAIT_SECONDS for wait in result["waits"])
+            print(
+                row(f"{number}: {processes} processes", result)
+                + f"{max(result['waits'], default=0) * 1000:>10.1f}{long:>9}"
+            )
+        rounds.append(results)
+    print()
+    for processes in counts:
+        results = [results[processes] for results in rounds]
+        waits = [wait for result in results for wait in result["waits"]]
+        print(
+            f"median {processes} processes: {statistics.median(rps(r) for r in results):.0f} requests/s, "
+            f"p99 {statistics.median(r['p99_us'] for r in results) / 1000:.2f} ms; "
+            f"lock waits: max {max(waits, default=0) * 1000:.1f} ms, "
+            f"{sum(wait > LONG_WAIT_SECONDS for wait in waits)} over 50 ms, {len(waits)} seen"
+        )
+    most, fewest = max(counts), min(counts)
+    ratio = statistics.median(rps(results[most]) / rps(results[fewest]) for results in rounds)
+    print(f"throughput {most}/{fewest} processes: {ratio:.2f} (target >= 1)")
+    answered = sum(result["expected"] for results in rounds for result in results.values())
+    stored = sum(result["stored"] for results in rounds for result in results.values())
+    print(f"clicks: {answered} answered 302s, {stored} rows stored")
+
+
+class LockWaitSampler:
+    """Samples pg_stat_activity for the database's backends waiting on a lock, in a thread, while
+    a load runs (`with sampler:`). `waits()`: each wait's length in seconds (first to last sample
+    that saw it, plus one interval)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._stop = threading.Event()
+        self._seen: dict[tuple, list[float]] = {}
+
+    def __enter__(self):
+        import psycopg
+
+        target = make_url(self.url)
+        self._connection = psycopg.connect(
+            host=target.host, port=target.port, user=target.username, dbname=target.database, autocommit=True
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._stop.set()
+        self._thread.join()
+        self._connection.close()
+
+    def _run(self) -> None:
+        query = (
+            "SELECT pid, query_start FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while not self._stop.wait(LOCK_SAMPLE_SECONDS):
+            now = time.monotonic()
+            for key in self._connection.execute(query).fetchall():
+                self._seen.setdefault(key, [now, now])[1] = now
+
+    def waits(self) -> list[float]:
+        return [last - first + LOCK_SAMPLE_SECONDS for first, last in self._seen.values()]
 
 
 def prepare_database(url: str) -> dict[str, list[str]]:
@@ -164,9 +279,12 @@ def count_clicks(url: str) -> int:
     return count
 
 
-def run_load(app_spec: str, env: dict, gunicorn_args: list[str], codes: list[str], args, count_rows=None) -> dict:
+def run_load(
+    app_spec: str, env: dict, gunicorn_args: list[str], codes: list[str], args, count_rows=None, during=None
+) -> dict:
     """Serve `app_spec` with gunicorn, warm it up, measure, stop it gracefully. Returns wrk's figures,
-    with the click rows stored during the measured run when `count_rows` is given."""
+    with the click rows stored during the measured run when `count_rows` is given; `during` (a
+    context manager, the lock-wait sampler) is entered for the measured run only."""
     port = free_port()
     gunicorn = [str(Path(sys.executable).with_name("gunicorn")), *gunicorn_args, "--bind", f"127.0.0.1:{port}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -177,7 +295,8 @@ def run_load(app_spec: str, env: dict, gunicorn_args: list[str], codes: list[str
         wrk(port, script.name, WARM_UP_SECONDS, args)  # first requests load parsers and open connections
         time.sleep(1)  # let requests wrk abandoned at the end of the warm-up finish
         before = count_rows() if count_rows else None
-        result = wrk(port, script.name, args.duration, args)
+        with during or contextlib.nullcontext():
+            result = wrk(port, script.name, args.duration, args)
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # graceful: workers finish the requests they hold
         server.wait(timeout=60)

@@ -45,6 +45,8 @@ NUMBER_SETTINGS = {
     "FORWARDING_CONNECT_TIMEOUT_SECONDS": float,
     "FORWARDING_READ_TIMEOUT_SECONDS": float,
     "FORWARDING_MAX_DESTINATIONS": int,
+    "CLICK_COUNT_SECONDS": float,
+    "CONVERSION_COUNT_SECONDS": float,
 }
 
 
@@ -96,7 +98,10 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # a token lives as long as the session
     CLICK_FLUSH_SECONDS = 0.1  # clicks are written in batches this often; 0: in each request (click_writer.py)
-    CONVERSION_COUNT_SECONDS = 1.0  # conversions reach the report counts this often; 0: in each request (counts.py)
+    # The counting consumer (counting/consumer.py): one run at a time across all hosts, at most this
+    # often; a click batch is counted within this. 0: inside the call that stored it (the tests).
+    CLICK_COUNT_SECONDS = 0.5
+    CONVERSION_COUNT_SECONDS = 1.0  # a conversion reaches the report counts within this; 0: in its request
     JOBS_SWEEP_SECONDS = 60  # the sweep's period: `flask cron`'s interval; no Redis: at most this often, at an enqueue
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
@@ -172,5 +177,6 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     CLICK_FLUSH_SECONDS = 0  # a test reads the click its request made
+    CLICK_COUNT_SECONDS = 0  # and the counts of that click
     CONVERSION_COUNT_SECONDS = 0  # and the counts its conversion made
     FORWARDING_ALLOW_PRIVATE_ADDRESSES = True  # the local HTTP server the tests send to

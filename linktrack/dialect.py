@@ -9,7 +9,7 @@ database is written once and read in one place.
 import sqlite3
 from collections.abc import Callable
 
-from sqlalchemy import Date, Integer, Numeric, Text, bindparam, cast, func, select, text
+from sqlalchemy import Date, Float, Integer, Numeric, Text, bindparam, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -183,38 +183,63 @@ def money(column, value):
 # Transactions.
 
 
-def snapshot_then_write(
+def snapshots_then_writes(
     connection: Connection,
     lock_key: int,
-    setup: Callable[[Connection], None],
-    read: Callable[[Connection], None],
-    write: Callable[[Connection], None],
+    setup: Callable[[Connection], list[tuple[Callable[[Connection], None], Callable[[Connection], None]]]],
 ) -> None:
-    """Run `setup`, then `read` in one snapshot, then `write`, one run per `lock_key` at a time,
-    such that what `write` adds commutes with whatever other writers commit in between.
+    """Run `setup`, which returns steps (read, write); then each step's `read` in a snapshot of its
+    own and its `write` right after, one run per `lock_key` at a time, such that what each `write`
+    adds commutes with whatever other writers commit in between.
 
-    PostgreSQL: an advisory lock on `lock_key` is taken (with `setup`) before the snapshot and
-    held by the session until the connection closes (the caller detaches it from the pool); the
+    PostgreSQL: an advisory lock on `lock_key` is taken (with `setup`) before the first snapshot and
+    held by the session until the connection closes (the caller detaches it from the pool); each
     snapshot is a READ ONLY REPEATABLE READ transaction (it neither waits for writers nor fails),
-    the write a READ COMMITTED one. SQLite, one writer at a time: one transaction holding the write
-    lock from its first statement (BEGIN IMMEDIATE), so nothing commits in between.
+    each write a READ COMMITTED one. No snapshot outlives its step, so none holds back vacuum for
+    the whole run. SQLite, one writer at a time: each step is one transaction holding the write lock
+    from its first statement (BEGIN IMMEDIATE), so nothing commits between its read and its write.
     """
     if not is_postgresql(connection):
         with connection.begin():
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-            setup(connection)
-            read(connection)
-            write(connection)
+            steps = setup(connection)
+        for read, write in steps:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                read(connection)
+                write(connection)
         return
     with connection.begin():
         connection.execute(select(func.pg_advisory_lock(lock_key)))
-        setup(connection)
-    with connection.begin():
-        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        read(connection)
-    with connection.begin():
-        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        write(connection)
+        steps = setup(connection)
+    for read, write in steps:
+        with connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            read(connection)
+        with connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            write(connection)
+
+
+def lock_for_transaction(connection: Connection, lock_key: int, wait: bool) -> bool:
+    """Take the lock `lock_key` until the current transaction ends, or with `wait` False say False
+    at once when another transaction holds it (PostgreSQL's transaction-level advisory locks: one
+    holder across every process and host, released by commit, rollback or a dropped connection).
+    SQLite serialises writing transactions itself: there is nothing to take."""
+    if not is_postgresql(connection):
+        return True
+    if wait:
+        connection.execute(select(func.pg_advisory_xact_lock(lock_key)))
+        return True
+    return bool(connection.scalar(select(func.pg_try_advisory_xact_lock(lock_key))))
+
+
+def epoch_now(dialect_name: str):
+    """The database's time as seconds since 1970 (PostgreSQL: the transaction's start), so hosts
+    comparing times they did not take themselves do not depend on their own clocks."""
+    if dialect_name == POSTGRESQL:
+        return cast(func.extract("epoch", func.now()), Float)
+    return (func.julianday("now") - 2440587.5) * 86400.0  # the Unix epoch is julian day 2440587.5
 
 
 def inserts_in_cte(dialect_name: str) -> bool:

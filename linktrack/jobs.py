@@ -4,7 +4,7 @@ Start one with `linktrack.queue.enqueue("<name>", ...)`; `rq worker` imports the
 name, and the cron process (`flask cron`, cron.py) enqueues the periodic ones. Importing this module builds nothing.
 """
 
-from .counting.conversions import count_leftovers
+from .counting.consumer import count_due
 from .forwarding.deliveries import deliver, fan_out, recover_lost_forwarding, release_deliveries
 from .queue import job, run_pending_jobs
 from .tracking.cleanup import run_cleanup
@@ -14,11 +14,12 @@ from .tracking.cleanup import run_cleanup
 def run_due_jobs() -> dict:
     """Periodic (cron.py) and inline sweep: run or re-enqueue the pending jobs that are due, recover
     forwarding whose job was lost (a delivery's, or a conversion's fan-out: forwarding/deliveries.py),
-    and count conversions whose process never counted them (counting/conversions.py)."""
+    and run the counting consumer if it is due (counting/consumer.py: what a process stored and no
+    traffic came to count since)."""
     return {
         "pending_jobs_run": run_pending_jobs(),
         **recover_lost_forwarding(),
-        "conversions_counted_late": count_leftovers(),
+        **count_due(),
     }
 
 

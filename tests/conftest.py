@@ -190,19 +190,21 @@ def make_link(app):
 
 @pytest.fixture
 def make_click(app):
-    """A click on a link stored directly, counted in the daily aggregates like a real one;
-    returns its tracking id as a string."""
+    """A click on a link stored directly, held for counting and counted like a real one; returns
+    its tracking id as a string."""
 
     def make(link_id: str, **fields) -> str:
-        from linktrack.counting.counters import add_clicks
+        from linktrack.counting.consumer import count_now
+        from linktrack.counting.counters import hold_clicks
         from linktrack.models import ClickEvent
 
         with app.app_context():
             click = ClickEvent(campaign_link_id=uuid.UUID(link_id), **fields)
             db.session.add(click)
             db.session.flush()
-            add_clicks(db.session.connection(), [click.tracking_id])
+            hold_clicks(db.session.connection(), [{"tracking_id": click.tracking_id, "clicked_at": click.clicked_at}])
             db.session.commit()
+            count_now()
             return str(click.tracking_id)
 
     return make

@@ -1,12 +1,14 @@
 """Adding raw events to the aggregates (LinkDailyStats and its LinkMonthlyStats and UserDailyStats
 rollups, LinkDailyLag, LinkDailyBreakdown): the writers' upserts.
 
-Two ways in, one arithmetic:
-- `add_clicks` runs in the click writer's transaction, right after a batch is inserted: it reads
-  those rows back by tracking id (is_unique is decided by the INSERT itself) and adds them.
-- `add_conversions` adds conversions in batches after their commit (counting/conversions.py): each
-  conversion's commit also stores an UncountedConversion row, and the batch that counts it deletes
-  that row in the same transaction, so a conversion is counted once, even if its process dies.
+Events reach the aggregates in two steps, so the transactions that update a link's count rows do
+not grow with the processes that take its clicks and conversions:
+- `hold_clicks` runs in the click writer's transaction, right after a batch is inserted: it copies
+  the batch's rows (is_unique is decided by the INSERT itself) into UncountedClick rows. A
+  conversion's own transaction stores its UncountedConversion row (tracking/store.py).
+- `count_uncounted` runs in the counting consumer's transaction (counting/consumer.py, one at a
+  time across every process and host): it deletes uncounted rows and adds them, in that one
+  transaction, so an event is counted once, whatever happens to the process that stored it.
 The third, `recount_daily_stats` (counting/recount.py), corrects the rows to the raw events.
 
 Every change to a link's day is added to its month's row and to its creator's day in the same
@@ -18,13 +20,11 @@ settles it.
 """
 
 import functools
-import uuid
 from collections import Counter
-from collections.abc import Iterable
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from .. import dialect
@@ -36,6 +36,7 @@ from ..models import (
     LinkDailyLag,
     LinkDailyStats,
     LinkMonthlyStats,
+    UncountedClick,
     UncountedConversion,
     UserDailyStats,
 )
@@ -45,6 +46,8 @@ MONTHS = LinkMonthlyStats.__table__
 USER_DAYS = UserDailyStats.__table__
 LAGS = LinkDailyLag.__table__
 UNCOUNTED = UncountedConversion.__table__
+UNCOUNTED_CLICKS = UncountedClick.__table__
+CLICKS = ClickEvent.__table__
 BREAKDOWNS = LinkDailyBreakdown.__table__
 BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
 # Every aggregate and its key, in the order every writer locks them (upsert).
@@ -56,13 +59,11 @@ AGGREGATES = [
     (BREAKDOWNS, BREAKDOWN_KEYS),
 ]
 KEYS = {table.name: keys for table, keys in AGGREGATES}
-# The click columns each breakdown dimension counts by ('referrer' is reduced to its host).
-DIMENSIONS = {
-    "referrer": ClickEvent.referrer,
-    "device": ClickEvent.device_type,
-    "browser": ClickEvent.browser,
-    "os": ClickEvent.os,
-}
+# The click column each breakdown dimension counts by ('referrer' is reduced to its host); an
+# UncountedClick has the same column names.
+DIMENSIONS = {"referrer": "referrer", "device": "device_type", "browser": "browser", "os": "os"}
+# What an UncountedClick copies of its click (besides the click's id).
+HELD_COLUMNS = ["campaign_link_id", "clicked_at", "is_bot", "is_unique", *DIMENSIONS.values()]
 VALUE_LENGTH = BREAKDOWNS.c.value.type.length
 CONVERSION_COUNTERS = [
     f"{event_type}_{suffix}" for event_type in EVENT_TYPES for suffix in ("count", "visitors", "revenue")
@@ -70,75 +71,64 @@ CONVERSION_COUNTERS = [
 COUNTERS = ["clicks", "unique_clicks", "bot_clicks", *CONVERSION_COUNTERS]
 
 
-def add_clicks(connection: Connection, tracking_ids: Iterable[uuid.UUID]) -> None:
-    """Add just-inserted clicks (found by tracking id) to their links' days and breakdowns.
+def hold_clicks(connection: Connection, clicks: list[dict]) -> None:
+    """Store an UncountedClick for each just-inserted click of `clicks` (their tracking_id and
+    clicked_at), in the caller's (the click batch's) transaction: the counting consumer adds it later.
 
-    One read of the batch's clicks, grouped by everything either needs; the statement is built
-    once per database, with the ids as one list parameter whose SQL text is the same for every
-    batch (dialect.in_list_parameter) instead of an IN list rendered per batch size.
+    One INSERT ... SELECT built once per database, with the ids as one list parameter whose SQL
+    text is the same for every batch (dialect.in_list_parameter). The batch's time span bounds the
+    read too, so on a click_events partitioned by month it reads the batch's partition only.
     """
-    tracking_ids = list(tracking_ids)
-    if not tracking_ids:
-        return
-    grouped = connection.execute(_clicks_of_batch(connection.dialect.name), {"tracking_ids": tracking_ids}).all()
-    days: dict[tuple, dict] = {}
-    for link_id, day, user_id, *_, is_bot, is_unique, clicks in grouped:
-        row = days.get((link_id, day))
-        if row is None:
-            row = days[(link_id, day)] = {
-                "campaign_link_id": link_id,
-                "day": day,
-                "user_id": user_id,
-                "clicks": 0,
-                "unique_clicks": 0,
-                "bot_clicks": 0,
-            }
-        if is_bot:
-            row["bot_clicks"] += clicks
-        else:
-            row["clicks"] += clicks
-            row["unique_clicks"] += clicks if is_unique else 0
-    _add_to_days_and_months(connection, list(days.values()))
-    people = [(*row[:-3], row[-1]) for row in grouped if not row[-3]]  # (link, day, user, *dimensions, clicks)
-    upsert(connection, BREAKDOWNS, breakdown_rows(people))
+    if clicks:
+        times = [click["clicked_at"] for click in clicks]
+        parameters = {
+            "tracking_ids": [click["tracking_id"] for click in clicks],
+            "since": min(times),
+            "until": max(times),
+        }
+        connection.execute(_hold_statement(connection.dialect.name), parameters)
 
 
-def add_conversions(
-    connection: Connection, conversion_ids: list[uuid.UUID] | None = None, *, recorded_before=None, limit: int = 500
-) -> int:
-    """Add uncounted conversions to their link's day and month, their creator's day and the
-    days-to-convert distribution, in the caller's transaction: `conversion_ids` (the recording
-    process's own batch), or up to `limit` recorded before `recorded_before` (the sweep, for a
-    batch its process never wrote). Returns how many were counted.
+@functools.cache
+def _hold_statement(dialect_name: str):
+    of_batch = dialect.in_list_parameter(CLICKS.c.tracking_id, "tracking_ids", dialect_name)
+    within = CLICKS.c.clicked_at.between(bindparam("since"), bindparam("until"))
+    copied = select(CLICKS.c.id, *[CLICKS.c[name] for name in HELD_COLUMNS]).where(of_batch, within)
+    return UNCOUNTED_CLICKS.insert().from_select(["click_id", *HELD_COLUMNS], copied)
 
-    Each conversion is counted by the transaction that deletes its UncountedConversion row, so
-    concurrent batches and sweeps never count one twice; rows another transaction holds are
-    skipped, not waited for.
+
+def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
+    """Delete up to `limit` uncounted clicks and up to `limit` uncounted conversions and add them to
+    the aggregates, in the caller's transaction. Returns how many (clicks, conversions).
+
+    Each event is counted by the transaction that deletes its uncounted row; rows another
+    transaction holds are skipped, not waited for. Clicks of a link deleted meanwhile are deleted
+    without counting (their click rows went with the link). Clicks and conversions are added in one
+    upsert per table, in AGGREGATES order, as every writer locks them.
     """
-    chosen = select(UNCOUNTED.c.conversion_id).limit(limit)
-    if conversion_ids is not None:
-        chosen = chosen.where(UNCOUNTED.c.conversion_id.in_(conversion_ids))
-    if recorded_before is not None:
-        chosen = chosen.where(UNCOUNTED.c.recorded_at < recorded_before)
-    chosen = dialect.skip_locked(chosen, connection.dialect.name)
-    rows = connection.execute(
-        delete(UNCOUNTED).where(UNCOUNTED.c.conversion_id.in_(chosen)).returning(*UNCOUNTED.c)
-    ).all()
-    if not rows:
-        return 0
-    days = [
+    clicks = _taken(connection, UNCOUNTED_CLICKS, UNCOUNTED_CLICKS.c.click_id, limit)
+    conversions = _taken(connection, UNCOUNTED, UNCOUNTED.c.conversion_id, limit)
+    if not clicks and not conversions:
+        return 0, 0
+    owners = _owners(connection, {row.campaign_link_id for row in clicks})
+    clicks_counted = [row for row in clicks if row.campaign_link_id in owners]
+    days = [_click_counters(row, owners[row.campaign_link_id]) for row in clicks_counted]
+    days += [
         {
             "campaign_link_id": row.campaign_link_id,
             "day": row.converted_on,
             "user_id": row.user_id,
+            **_no_counts(),
             **_conversion_counters(row.event_type, row.revenue_amount, row.first_of_type),
         }
-        for row in rows
+        for row in conversions
     ]
     _add_to_days_and_months(
         connection, _folded(days, lambda row: {"campaign_link_id": row["campaign_link_id"], "day": row["day"]})
     )
-    lags: Counter = Counter((row.campaign_link_id, row.converted_on, row.days_since_click, row.user_id) for row in rows)
+    lags: Counter = Counter(
+        (row.campaign_link_id, row.converted_on, row.days_since_click, row.user_id) for row in conversions
+    )
     upsert(
         connection,
         LAGS,
@@ -147,7 +137,48 @@ def add_conversions(
             for (link, day, lag, user_id), count in lags.items()
         ],
     )
-    return len(rows)
+    people: Counter = Counter(
+        (row.campaign_link_id, row.clicked_at.date(), owners[row.campaign_link_id], *_dimensions(row))
+        for row in clicks_counted
+        if not row.is_bot
+    )
+    upsert(connection, BREAKDOWNS, breakdown_rows((*key, count) for key, count in people.items()))
+    return len(clicks), len(conversions)
+
+
+def _taken(connection: Connection, table, key, limit: int) -> list:
+    """Delete up to `limit` rows of an uncounted table (skipping rows another transaction holds),
+    returning them."""
+    chosen = dialect.skip_locked(select(key).limit(limit), connection.dialect.name)
+    return connection.execute(delete(table).where(key.in_(chosen)).returning(*table.c)).all()
+
+
+def _owners(connection: Connection, link_ids: set) -> dict:
+    """{link id: its creator's id} for the links that still exist, share-locked so none is deleted
+    before this transaction has added to its rows."""
+    if not link_ids:
+        return {}
+    query = select(CampaignLink.id, CampaignLink.user_id).where(CampaignLink.id.in_(link_ids))
+    return dict(connection.execute(query.with_for_update(key_share=True)).all())
+
+
+def _dimensions(row) -> list:
+    return [getattr(row, name) for name in DIMENSIONS.values()]
+
+
+def _no_counts() -> dict:
+    return {name: Decimal("0") if name.endswith("_revenue") else 0 for name in COUNTERS}
+
+
+def _click_counters(row, user_id: int) -> dict:
+    """A daily row counting one click (every counter present, so it folds with conversions')."""
+    counters = _no_counts()
+    if row.is_bot:
+        counters["bot_clicks"] = 1
+    else:
+        counters["clicks"] = 1
+        counters["unique_clicks"] = 1 if row.is_unique else 0
+    return {"campaign_link_id": row.campaign_link_id, "day": row.clicked_at.date(), "user_id": user_id, **counters}
 
 
 def upsert(connection: Connection, table, rows: list[dict]) -> None:
@@ -256,25 +287,14 @@ def breakdown_rows(grouped) -> list[dict]:
     return list(folded.values())
 
 
-def grouped_clicks(dialect_name: str, *conditions, kinds: bool = False):
-    """Clicks per link, day, user and every breakdown column (for breakdown_rows): people only,
-    or with `kinds` every click, grouped by is_bot and is_unique too (for add_clicks)."""
-    day = dialect.utc_day(ClickEvent.clicked_at, dialect_name)
-    columns = [ClickEvent.campaign_link_id, day, CampaignLink.user_id, *DIMENSIONS.values()]
-    if kinds:
-        columns += [ClickEvent.is_bot, ClickEvent.is_unique]
-    else:
-        conditions = (~ClickEvent.is_bot, *conditions)
+def grouped_clicks(dialect_name: str, table, *conditions):
+    """People's clicks (bots left out) of `table` (click_events, or uncounted_clicks: the same column
+    names) per link, day, user and every breakdown column, for breakdown_rows."""
+    day = dialect.utc_day(table.c.clicked_at, dialect_name)
+    columns = [table.c.campaign_link_id, day, CampaignLink.user_id, *[table.c[name] for name in DIMENSIONS.values()]]
     return (
         select(*columns, func.count())
-        .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(*conditions)
+        .join(CampaignLink, CampaignLink.id == table.c.campaign_link_id)
+        .where(~table.c.is_bot, *conditions)
         .group_by(*columns)
     )
-
-
-@functools.cache
-def _clicks_of_batch(dialect_name: str):
-    """grouped_clicks with kinds, for a batch's tracking ids (the `tracking_ids` parameter)."""
-    of_batch = dialect.in_list_parameter(ClickEvent.tracking_id, "tracking_ids", dialect_name)
-    return grouped_clicks(dialect_name, of_batch, kinds=True)

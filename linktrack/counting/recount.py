@@ -1,16 +1,27 @@
 """Correcting the aggregates to the raw events: `recount_daily_stats`, for bulk loads (demo,
 benchmarks), after cleanup deletes events, and to check the writers (tests assert they agree).
 
+What it compares: the aggregates hold the events the counting consumer has counted, so a recount
+makes them equal the raw events minus the uncounted ones (UncountedClick, UncountedConversion),
+and leaves those to the consumer. Aggregates + uncounted = raw events is what the reports show once
+the consumer has run (within a second); a recount never counts an uncounted event itself, so the
+consumer cannot count it a second time.
+
 A recount is exact while clicks and conversions keep arriving, without stopping them. Every
-writer's transaction keeps "aggregates = counts of the raw events minus those of the uncounted
-conversions" as true as it was (a click batch adds the clicks it inserts; a conversion stores its
-event and its uncounted row; a count batch adds what it deletes); only deleted events, bulk loads
-and the first-conversion race (counters.py) make it false. A recount measures that drift (what the
-rows must be minus what they are) in one snapshot and adds it, as the writers add theirs, in one
-transaction: additions commute, so whatever the writers commit in between is kept, counted once.
-The drift is added locking only the rows that drifted, in the writers' order, and one recount
-runs at a time (two would add one drift twice): dialect.snapshot_then_write says how each
-database does that. Uncounted conversions are left to their batch.
+writer's transaction keeps "aggregates = raw events minus uncounted ones" as true as it was (a
+click batch stores its clicks and their uncounted rows; a conversion its event and its uncounted
+row; a counting run adds what it deletes); only deleted events, bulk loads and the
+first-conversion race (counters.py) make it false. A recount measures that drift (what the rows
+must be minus what they are) and adds it, as the writers add theirs: additions commute, so
+whatever the writers commit in between is kept, counted once.
+
+It works a batch of RECOUNT_LINKS_PER_SNAPSHOT links at a time: each batch's drift is measured in
+a snapshot of its own and added right after, so no snapshot spans the whole history and vacuum of
+the busy count rows is held back for one batch at most. A creator's days are the sum of their
+links' days: each batch adds its links' day drift to them too, and a last pass per batch of
+creators adds what still differs (the days of links deleted since). The drift is added locking only
+the rows that drifted, in the writers' order, and one recount runs at a time (two would add one
+drift twice): dialect.snapshots_then_writes says how each database does that.
 """
 
 import uuid
@@ -41,12 +52,14 @@ from ..tracking.rules import days_since_click_sql
 from .counters import (
     AGGREGATES,
     BREAKDOWNS,
+    CLICKS,
     COUNTERS,
     KEYS,
     LAGS,
     MONTHS,
     STATS,
     UNCOUNTED,
+    UNCOUNTED_CLICKS,
     USER_DAYS,
     adding_on_conflict,
     breakdown_rows,
@@ -56,6 +69,9 @@ from .counters import (
 
 RECOUNT_LOCK = 0x6C74_7263_6F75_6E74  # the key that runs one recount at a time ("ltrcount")
 RECOUNT_BATCH = 10_000
+# Links measured in one snapshot: a snapshot lasts as long as reading their events takes.
+RECOUNT_LINKS_PER_SNAPSHOT = 50
+RECOUNT_CREATORS_PER_SNAPSHOT = 500
 _TEMPORARY = MetaData()
 
 
@@ -72,30 +88,51 @@ BREAKDOWNS_DUE = _temporary_copy(BREAKDOWNS, "recount_breakdowns_due")
 
 
 def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
-    """Correct the aggregates of `link_ids` (every link when None) to equal the raw events: their
-    drift is measured in one snapshot and added in one transaction (see the module docstring)."""
+    """Correct the aggregates of `link_ids` (every link when None) and of their creators' days to
+    equal the raw events minus the uncounted ones, a batch of links at a time (see the module
+    docstring)."""
     link_ids = None if link_ids is None else list(link_ids)
     with db.engine.connect() as connection:
         connection.detach()  # closed at the end, not pooled: its session lock and temp tables end with it
-        dialect.snapshot_then_write(
-            connection,
-            RECOUNT_LOCK,
-            setup=lambda connection: _TEMPORARY.create_all(connection, checkfirst=False),
-            read=lambda connection: _measure_drift(connection, link_ids),
-            write=_correct_drift,
-        )
+        dialect.snapshots_then_writes(connection, RECOUNT_LOCK, setup=lambda connection: _steps(connection, link_ids))
 
 
-def _measure_drift(connection: Connection, link_ids) -> None:
-    """Fill the DRIFT tables, reading everything in the caller's one snapshot.
+def _steps(connection: Connection, link_ids) -> list:
+    """Create the temporary tables; the (measure, correct) steps: per batch of links, then per
+    batch of their creators (every creator for a whole recount)."""
+    _TEMPORARY.create_all(connection, checkfirst=False)
+    if link_ids is None:
+        link_ids = connection.scalars(select(CampaignLink.id).order_by(CampaignLink.id)).all()
+        users = connection.scalars(select(User.id).order_by(User.id)).all()
+    else:
+        owners = select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()
+        users = connection.scalars(owners.order_by(CampaignLink.user_id)).all()
+    steps = [
+        (lambda connection, batch=batch: _measure_link_drift(connection, batch), _correct_drift)
+        for batch in _batches(link_ids, RECOUNT_LINKS_PER_SNAPSHOT)
+    ]
+    steps += [
+        (lambda connection, batch=batch: _measure_creator_drift(connection, batch), _correct_drift)
+        for batch in _batches(users, RECOUNT_CREATORS_PER_SNAPSHOT)
+    ]
+    return steps
 
-    What an aggregate must hold is the raw events' counts minus the uncounted conversions' (their
-    batch adds those later); what it holds is read in the same snapshot.
-    """
+
+def _batches(values: list, size: int) -> list[list]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def _forget_last_step(connection: Connection) -> None:
+    for table in [*DRIFT.values(), DAYS_DUE, BREAKDOWNS_DUE]:
+        connection.execute(delete(table))
+
+
+def _measure_link_drift(connection: Connection, link_ids: list) -> None:
+    """Fill the DRIFT tables for these links' rows, reading everything in the caller's one snapshot:
+    what an aggregate must hold is the raw events' counts minus the uncounted ones; what it holds is
+    read in the same snapshot. Their creators' days get the sum of the links' day drift."""
+    _forget_last_step(connection)
     dialect_name = connection.dialect.name
-    users = None  # a creator's days sum all their links: rebuilt whole, for the creators owning link_ids
-    if link_ids is not None:
-        users = connection.scalars(select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()).all()
     connection.execute(
         DAYS_DUE.insert().from_select(
             ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(dialect_name, link_ids)
@@ -103,19 +140,35 @@ def _measure_drift(connection: Connection, link_ids) -> None:
     )
     due = DAYS_DUE.c
     counters = [due[name] for name in COUNTERS]
-    _insert_drift(connection, STATS, [select(*due)], _only(STATS.c.campaign_link_id, link_ids))
+    _insert_drift(connection, STATS, [select(*due)], STATS.c.campaign_link_id.in_(link_ids))
     month = dialect.first_of_month(due.day, dialect_name).label("month")
     months = select(due.campaign_link_id, month, due.user_id, *counters)
-    _insert_drift(connection, MONTHS, [months], _only(MONTHS.c.campaign_link_id, link_ids))
-    user_days = [select(due.user_id, due.day, *counters)]
-    if link_ids is not None:  # the creators' other links count as they are
-        others = STATS.c.user_id.in_(users) & STATS.c.campaign_link_id.not_in(link_ids)
-        user_days.append(select(STATS.c.user_id, STATS.c.day, *[STATS.c[name] for name in COUNTERS]).where(others))
-    _insert_drift(connection, USER_DAYS, user_days, _only(USER_DAYS.c.user_id, users))
-    _insert_drift(connection, LAGS, _lags_from_events(dialect_name, link_ids), _only(LAGS.c.campaign_link_id, link_ids))
+    _insert_drift(connection, MONTHS, [months], MONTHS.c.campaign_link_id.in_(link_ids))
+    days = DRIFT[STATS.name].c
+    per_creator = [dialect.money(days[name], func.sum(days[name])) for name in COUNTERS]
+    connection.execute(
+        DRIFT[USER_DAYS.name]
+        .insert()
+        .from_select(
+            ["user_id", "day", *COUNTERS],
+            select(days.user_id, days.day, *per_creator).group_by(days.user_id, days.day),
+        )
+    )
+    _insert_drift(connection, LAGS, _lags_from_events(dialect_name, link_ids), LAGS.c.campaign_link_id.in_(link_ids))
     _breakdowns_due(connection, link_ids)
     breakdowns = [select(*BREAKDOWNS_DUE.c)]
-    _insert_drift(connection, BREAKDOWNS, breakdowns, _only(BREAKDOWNS.c.campaign_link_id, link_ids))
+    _insert_drift(connection, BREAKDOWNS, breakdowns, BREAKDOWNS.c.campaign_link_id.in_(link_ids))
+
+
+def _measure_creator_drift(connection: Connection, users: list) -> None:
+    """Fill DRIFT for these creators' days: the sum of their links' days as they are now (each batch
+    of links has corrected those) minus their days, in the caller's one snapshot. Writers change
+    both together, so what differs stays as it is until corrected: the days of links deleted since."""
+    _forget_last_step(connection)
+    days = [
+        select(STATS.c.user_id, STATS.c.day, *[STATS.c[name] for name in COUNTERS]).where(STATS.c.user_id.in_(users))
+    ]
+    _insert_drift(connection, USER_DAYS, days, USER_DAYS.c.user_id.in_(users))
 
 
 def _insert_drift(connection: Connection, table, due: list, current) -> None:
@@ -165,20 +218,16 @@ def _correct_drift(connection: Connection) -> None:
 
 
 def _breakdowns_due(connection: Connection, link_ids) -> None:
-    """Breakdown rows from the raw clicks, one link at a time (referrers are folded to hosts here)."""
-    if link_ids is None:
-        link_ids = connection.scalars(select(CampaignLink.id).order_by(CampaignLink.id)).all()
+    """Breakdown rows from the raw clicks minus the uncounted ones, one link at a time (referrers are
+    folded to hosts here)."""
+    dialect_name = connection.dialect.name
     for link_id in link_ids:
-        grouped = connection.execute(
-            grouped_clicks(connection.dialect.name, ClickEvent.campaign_link_id == link_id)
-        ).all()
+        grouped = connection.execute(grouped_clicks(dialect_name, CLICKS, CLICKS.c.campaign_link_id == link_id)).all()
+        uncounted = grouped_clicks(dialect_name, UNCOUNTED_CLICKS, UNCOUNTED_CLICKS.c.campaign_link_id == link_id)
+        grouped += [(*row[:-1], -row[-1]) for row in connection.execute(uncounted)]
         rows = breakdown_rows(grouped)
         for start in range(0, len(rows), RECOUNT_BATCH):
             connection.execute(BREAKDOWNS_DUE.insert(), rows[start : start + RECOUNT_BATCH])
-
-
-def _only(column, link_ids):
-    return column.in_(link_ids) if link_ids is not None else literal(True)
 
 
 def _counter_columns(click_values, per_type) -> list:
@@ -189,22 +238,26 @@ def _counter_columns(click_values, per_type) -> list:
 
 
 def _stats_from_events(dialect_name: str, link_ids):
-    """One row per link and day: clicks, conversions and first conversions, summed from a UNION ALL."""
+    """One row per link and day: clicks, conversions and first conversions, less the uncounted
+    ones, summed from a UNION ALL."""
     zero, money_zero = literal(0, Integer), literal(Decimal("0"))
     no_clicks = (zero, zero, zero)
 
-    clicks = select(
-        ClickEvent.campaign_link_id.label("link_id"),
-        dialect.utc_day(ClickEvent.clicked_at, dialect_name).label("day"),
-        *_counter_columns(
-            (
-                case((~ClickEvent.is_bot, 1), else_=0),
-                case((and_(~ClickEvent.is_bot, ClickEvent.is_unique), 1), else_=0),
-                case((ClickEvent.is_bot, 1), else_=0),
+    def click_counts(table, sign: int):
+        """Clicks of click_events (+1 each) or of uncounted_clicks (-1 each: not counted yet)."""
+        person = ~table.c.is_bot
+        return select(
+            table.c.campaign_link_id.label("link_id"),
+            dialect.utc_day(table.c.clicked_at, dialect_name).label("day"),
+            *_counter_columns(
+                (
+                    case((person, sign), else_=0),
+                    case((and_(person, table.c.is_unique), sign), else_=0),
+                    case((table.c.is_bot, sign), else_=0),
+                ),
+                lambda event_type: (zero, zero, money_zero),
             ),
-            lambda event_type: (zero, zero, money_zero),
-        ),
-    ).where(_only(ClickEvent.campaign_link_id, link_ids))
+        ).where(table.c.campaign_link_id.in_(link_ids))
 
     def conversion_values(event_type):
         is_type = ConversionEvent.event_type == event_type
@@ -215,7 +268,7 @@ def _stats_from_events(dialect_name: str, link_ids):
         ConversionEvent.campaign_link_id.label("link_id"),
         dialect.utc_day(ConversionEvent.converted_at, dialect_name).label("day"),
         *_counter_columns(no_clicks, conversion_values),
-    ).where(_only(ConversionEvent.campaign_link_id, link_ids))
+    ).where(ConversionEvent.campaign_link_id.in_(link_ids))
 
     first = (
         select(
@@ -223,7 +276,7 @@ def _stats_from_events(dialect_name: str, link_ids):
             ConversionEvent.event_type.label("event_type"),
             func.min(ConversionEvent.converted_at).label("first_at"),
         )
-        .where(_only(ConversionEvent.campaign_link_id, link_ids))
+        .where(ConversionEvent.campaign_link_id.in_(link_ids))
         .group_by(ConversionEvent.campaign_link_id, ConversionEvent.tracking_id, ConversionEvent.event_type)
         .subquery()
     )
@@ -246,8 +299,10 @@ def _stats_from_events(dialect_name: str, link_ids):
         UNCOUNTED.c.campaign_link_id.label("link_id"),
         UNCOUNTED.c.converted_on.label("day"),
         *_counter_columns(no_clicks, not_yet_counted),
-    ).where(_only(UNCOUNTED.c.campaign_link_id, link_ids))
-    events = union_all(clicks, conversions, firsts, uncounted).subquery()
+    ).where(UNCOUNTED.c.campaign_link_id.in_(link_ids))
+    events = union_all(
+        click_counts(CLICKS, 1), conversions, firsts, uncounted, click_counts(UNCOUNTED_CLICKS, -1)
+    ).subquery()
     return (
         select(
             events.c.link_id.label("campaign_link_id"),
@@ -271,7 +326,7 @@ def _lags_from_events(dialect_name: str, link_ids):
         select(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id, func.count().label("conversions"))
         .join(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
         .join(CampaignLink, CampaignLink.id == ConversionEvent.campaign_link_id)
-        .where(_only(ConversionEvent.campaign_link_id, link_ids))
+        .where(ConversionEvent.campaign_link_id.in_(link_ids))
         .group_by(ConversionEvent.campaign_link_id, day, lag, CampaignLink.user_id)
     )
     uncounted = select(
@@ -280,5 +335,5 @@ def _lags_from_events(dialect_name: str, link_ids):
         UNCOUNTED.c.days_since_click,
         UNCOUNTED.c.user_id,
         literal(-1),
-    ).where(_only(UNCOUNTED.c.campaign_link_id, link_ids))
+    ).where(UNCOUNTED.c.campaign_link_id.in_(link_ids))
     return [counted, uncounted]

@@ -5,8 +5,16 @@ module can change without its callers knowing.
 """
 
 from .base import DEFAULT_ATTRIBUTION_WINDOW_DAYS, EVENT_TYPES, JSONType, UTCDateTime, utcnow
-from .counters import LinkDailyBreakdown, LinkDailyLag, LinkDailyStats, LinkMonthlyStats, ReportCounters, UserDailyStats
-from .events import ClickEvent, ConversionEvent, UncountedConversion
+from .counters import (
+    CountingRun,
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyStats,
+    LinkMonthlyStats,
+    ReportCounters,
+    UserDailyStats,
+)
+from .events import ClickEvent, ConversionEvent, UncountedClick, UncountedConversion
 from .forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .jobs import PendingJob
 from .links import CampaignLink
@@ -19,6 +27,7 @@ __all__ = [
     "CampaignLink",
     "ClickEvent",
     "ConversionEvent",
+    "CountingRun",
     "ForwardingAttempt",
     "ForwardingDelivery",
     "ForwardingDestination",
@@ -31,6 +40,7 @@ __all__ = [
     "PendingJob",
     "ReportCounters",
     "UTCDateTime",
+    "UncountedClick",
     "UncountedConversion",
     "User",
     "UserDailyStats",

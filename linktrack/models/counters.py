@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -115,7 +115,7 @@ class LinkDailyBreakdown(db.Model):
     The link page's referrers, devices, browsers and operating systems for any date range without
     reading the raw clicks. `dimension` is 'referrer' (the referring site's host only, lower case:
     the page a viewer came from stays private), 'device', 'browser' or 'os'; `value` is '' when
-    the click had none. Kept up to date by `add_clicks`, rebuilt by `recount_daily_stats()`.
+    the click had none. Kept up to date by the counting consumer, rebuilt by `recount_daily_stats()`.
     """
 
     __tablename__ = "link_daily_breakdowns"
@@ -128,3 +128,18 @@ class LinkDailyBreakdown(db.Model):
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     clicks: Mapped[int] = _counter()
+
+
+class CountingRun(db.Model):
+    """When the counting consumer last ran (counting/consumer.py): one row per consumer, read and
+    written inside the run's own transaction, under its lock, so runs are at most
+    CLICK_COUNT_SECONDS apart across every process and host, not per process.
+
+    `counted_at` is seconds since 1970 by the database's clock (dialect.epoch_now), so the hosts'
+    own clocks do not matter.
+    """
+
+    __tablename__ = "counting_runs"
+
+    consumer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    counted_at: Mapped[float] = mapped_column(Float, nullable=False)

@@ -1,4 +1,4 @@
-"""Clicks, conversions, and conversions whose report counts are still to be added."""
+"""Clicks, conversions, and the clicks and conversions whose report counts are still to be added."""
 
 import uuid
 from datetime import date, datetime
@@ -65,7 +65,7 @@ class ConversionEvent(db.Model):
 
 class UncountedConversion(db.Model):
     """A stored conversion whose report counts are not added yet: written in the conversion's own
-    transaction, deleted by the batch that adds its counts (counting/counters.add_conversions).
+    transaction, deleted by the counting run that adds its counts (counting/counters.count_uncounted).
 
     Why a table: the counts of a link's day are one row every conversion of that day updates, so
     counting inside each request queued every conversion of a busy link behind the others' commits
@@ -86,3 +86,30 @@ class UncountedConversion(db.Model):
     days_since_click: Mapped[int] = mapped_column(Integer, nullable=False)
     first_of_type: Mapped[bool] = mapped_column(Boolean, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class UncountedClick(db.Model):
+    """A stored click whose report counts are not added yet: written by the click batch that stores
+    the click (counting/counters.hold_clicks), deleted by the counting run that adds its counts
+    (counting/counters.count_uncounted), one run at a time across every process and host
+    (counting/consumer.py).
+
+    It copies what the counts need (link, time, bot and unique flags, the breakdown columns), so
+    counting never reads click_events, the biggest table: a run costs the same however many clicks
+    are stored. It has no foreign key to click_events on purpose: that table is partitioned by
+    month on PostgreSQL (its key is (id, clicked_at)), and a key there would make every click batch
+    look its rows up again. `click_id` and `clicked_at` still name the click. A row lives about a
+    second; a link deleted meanwhile leaves rows the next run deletes without counting them.
+    """
+
+    __tablename__ = "uncounted_clicks"
+
+    click_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    is_bot: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    is_unique: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    referrer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    device_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    browser: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    os: Mapped[str | None] = mapped_column(String(50), nullable=True)

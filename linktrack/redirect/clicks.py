@@ -22,7 +22,9 @@ click, executed for the whole batch in one transaction; the uniqueness check is 
 subquery inside it, served by the (campaign_link_id, ip_hash, clicked_at) index, and repeats
 within one batch are marked before it is sent. Two first clicks of one visitor written by two
 processes at the same moment may both count as unique; that race is accepted rather than
-paid for with a lock.
+paid for with a lock. The batch's transaction also stores an uncounted copy of each click; the
+counting consumer adds those to the report counts, one run at a time for every process
+(counting/consumer.py), so a batch never waits for a count row's lock.
 """
 
 import hashlib
@@ -42,7 +44,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
 from ..counting.buffer import ClickWriter, WriteLater
-from ..counting.counters import add_clicks
+from ..counting.consumer import CountingConsumer, consumer
+from ..counting.counters import hold_clicks
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
@@ -213,12 +216,25 @@ def click_writer() -> ClickWriter:
     """This app's writer in this process (needs an app context)."""
     writer = current_app.extensions.get(_EXTENSION_KEY)
     if writer is None:
-        engine = db.engine
-        flush_seconds = current_app.config["CLICK_FLUSH_SECONDS"]
+        engine, counter = db.engine, consumer()
+        flush_seconds, count_seconds = (
+            current_app.config["CLICK_FLUSH_SECONDS"],
+            current_app.config["CLICK_COUNT_SECONDS"],
+        )
         writer = current_app.extensions.setdefault(
-            _EXTENSION_KEY, ClickWriter(lambda rows: store_clicks(engine, rows), flush_seconds, lost=_log_lost)
+            _EXTENSION_KEY,
+            ClickWriter(
+                lambda rows: store_and_count(engine, rows, counter, count_seconds), flush_seconds, lost=_log_lost
+            ),
         )
     return writer
+
+
+def store_and_count(engine: Engine, rows: list[dict], counter: CountingConsumer, within: float) -> None:
+    """store_clicks, then ask the counting consumer to count them within `within` seconds (the
+    click writer's `write`: it runs in the writer's thread, outside any app context)."""
+    store_clicks(engine, rows)
+    counter.count_within(within)
 
 
 def store_clicks(engine: Engine, rows: list[dict]) -> None:
@@ -253,12 +269,14 @@ TRANSIENT_RETRIES = 3  # a deadlock or serialization failure rolls the batch bac
 
 
 def _insert(engine: Engine, params: list[dict]) -> None:
-    """The rows and their daily aggregates, in one transaction: both or neither."""
+    """The rows and their uncounted copies (counting/counters.hold_clicks), in one transaction: both
+    or neither. No count row is touched here: the counting consumer adds them (counting/consumer.py),
+    so click batches never wait on each other's locks."""
     for attempt in range(1, TRANSIENT_RETRIES + 1):
         try:
             with engine.begin() as connection:
                 connection.execute(INSERT_CLICK, params)
-                add_clicks(connection, [row["tracking_id"] for row in params])
+                hold_clicks(connection, params)
             return
         except OperationalError as exc:
             if attempt == TRANSIENT_RETRIES or not _is_transient(exc):

@@ -21,7 +21,7 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 
 from .. import queue
-from ..counting.conversions import count_later
+from ..counting.consumer import conversion_stored
 from ..errors import ApiError
 from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
@@ -227,7 +227,7 @@ def record_conversion(
     amount is capped by the link's max_browser_revenue. `owner_id` (server
     calls with an API key) must own the link. Raises ApiError with a code and field otherwise.
     `store` runs the statements (store.py): the request's session unless the caller brings one.
-    The report counts are added after the commit, in batches (counting/conversions.py).
+    The report counts are added after the commit, by the counting consumer (counting/consumer.py).
     """
     request = validate_conversion(body)
     browser = source == "browser"
@@ -347,7 +347,7 @@ def _after_commit(conversion_id: uuid.UUID, forwards: bool) -> None:
     """Count and forward a stored conversion. Never raises: the conversion is committed, so its
     request must answer with it, and a caller that retried would record it again."""
     try:
-        count_later(conversion_id)
+        conversion_stored()
         if forwards:
             conversion_recorded(conversion_id)
         else:

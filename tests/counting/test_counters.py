@@ -9,7 +9,7 @@ import time_machine
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink
-from linktrack.redirect.clicks import click_row, store_clicks
+from linktrack.redirect.clicks import click_row, click_writer
 from tests.support.counting import BOT, DAY_ONE, assert_rollups_and_recount_agree, convert, snapshot, visit
 from tests.support.redirect import CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_IPHONE, create_link
 
@@ -70,7 +70,7 @@ def test_a_batch_written_by_the_click_writer_matches_a_recount(app, owner):
                 ("203.0.113.3", BOT, 80),
             ]
         ]
-        store_clicks(db.engine, rows)
+        click_writer().write(rows)  # stored, then counted (in tests, at once)
     live = snapshot(app)
     assert live["stats"][(str(link_id), date(2026, 5, 4))]["clicks"] == 2
     assert live["stats"][(str(link_id), date(2026, 5, 4))]["unique_clicks"] == 1

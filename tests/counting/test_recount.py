@@ -9,9 +9,9 @@ import pytest
 import time_machine
 from sqlalchemy import delete, func, select
 
-from linktrack.counting.conversions import flush_conversion_counts
-from linktrack.counting.counters import AGGREGATES, add_conversions
-from linktrack.counting.recount import RECOUNT_LOCK, recount_daily_stats
+from linktrack.counting.consumer import count_now
+from linktrack.counting.counters import AGGREGATES, count_uncounted
+from linktrack.counting.recount import RECOUNT_LINKS_PER_SNAPSHOT, RECOUNT_LOCK, recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ClickEvent, ConversionEvent
 from tests.support.counting import (
@@ -100,7 +100,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
     """Before every statement of a recount: a click batch (a day that has counts, and a day that has
     none yet), a conversion and a count batch all commit. None of them waits for the recount, and
     afterwards every total equals a fresh recount's, with each click and conversion counted once."""
-    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # conversions are counted when the test flushes them
+    app = make_app(CONVERSION_COUNT_SECONDS=3600)  # conversions are counted when the test says
     client = app.test_client()
     live = create_link(app, creator()[0])["id"]
     drifted = create_link(app, creator()[0])["id"]  # another creator's link, with counts to correct
@@ -112,7 +112,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
         nonlocal waiting
         with app.app_context():
             with db.engine.begin() as connection:
-                add_conversions(connection)  # a count batch: the conversion of the step before
+                count_uncounted(connection, 500)  # a counting run: the conversion of the step before
             # Left uncounted until then (the app's own counter would count it in an hour).
             convert(client, live, waiting.pop(), "purchase", "10.00", event_id=f"order-{number}")
             waiting += clicks_on(app, live, now - timedelta(hours=1))  # a day with counts
@@ -133,7 +133,7 @@ def test_a_recount_is_exact_while_click_and_count_batches_commit_between_its_sta
     assert recount.error is None, recount.error
     assert len(steps) > 5
     with app.app_context():
-        flush_conversion_counts()
+        count_now()
 
     totals = snapshot(app)
     clicks, conversions = raw_totals(app)
@@ -163,3 +163,44 @@ def test_a_second_recount_waits_for_the_first_rather_than_add_the_same_drift_aga
     totals = snapshot(app)
     assert totals["stats"][(str(link["id"]), morning.date())]["purchase_count"] == 1
     assert totals == recounted(app)
+
+
+def test_a_recount_leaves_uncounted_clicks_and_conversions_to_the_consumer(make_app, creator):
+    """It makes the totals equal the raw events minus the uncounted ones: it never counts those
+    itself, so the consumer's run cannot count them a second time."""
+    app = make_app(CLICK_COUNT_SECONDS=3600, CONVERSION_COUNT_SECONDS=3600)  # counted when the test says
+    link_id = create_link(app, creator()[0])["id"]
+    with app.app_context():
+        count_now()  # a run just now: the next is due in an hour (the conversion's sweep makes none)
+    tracking_ids = clicks_on(app, link_id, DAY_ONE, count=3)
+    with time_machine.travel(DAY_ONE, tick=False):
+        convert(app.test_client(), link_id, tracking_ids[0], "purchase", "10.00")
+    before = snapshot(app)
+    assert before["stats"] == {}
+    assert recounted(app) == before
+    with app.app_context():
+        run = count_now()
+    assert (run.clicks, run.conversions) == (3, 1)
+    after = snapshot(app)
+    day = after["stats"][(str(link_id), DAY_ONE.date())]
+    assert (day["clicks"], day["purchase_count"], day["purchase_revenue"]) == (3, 1, Decimal("10.00"))
+    assert_rollups_and_recount_agree(app, after)
+
+
+def test_a_recount_reads_a_batch_of_links_per_snapshot_not_one_snapshot_for_all(app, owner):
+    """51 links: two batches of links and one of creators, each read in a snapshot of its own (on
+    PostgreSQL a REPEATABLE READ transaction, on SQLite a BEGIN IMMEDIATE one), so none spans the
+    whole history and holds back vacuum of the busy totals for the whole recount."""
+    links = [
+        create_link(app, owner, campaign=f"video {number}")["id"] for number in range(RECOUNT_LINKS_PER_SNAPSHOT + 1)
+    ]
+    for link in links[::10]:
+        uncounted_events_on(app, link, DAY_ONE)  # drift to correct, in both batches
+    with SteppedRecount(app) as recount:
+        statements = list(recount.statements())
+    assert recount.error is None, recount.error
+    snapshots = [s for s in statements if "REPEATABLE READ" in s or s.startswith("BEGIN IMMEDIATE")]
+    assert len(snapshots) == 3 + (0 if "REPEATABLE READ" in "".join(statements) else 1)  # SQLite: setup too
+    totals = snapshot(app)
+    assert sum(row["purchase_count"] for row in totals["stats"].values()) == len(links[::10])
+    assert_rollups_and_recount_agree(app, totals)

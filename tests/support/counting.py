@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.models import LinkDailyBreakdown, LinkDailyLag, LinkDailyStats, LinkMonthlyStats, UserDailyStats
-from linktrack.redirect.clicks import click_row, store_clicks
+from linktrack.redirect.clicks import click_row, click_writer
 from tests.support.redirect import CHROME_WINDOWS
 
 DAY_ONE = datetime(2026, 5, 4, 23, 59, 59, tzinfo=timezone.utc)  # one second before midnight UTC
@@ -172,5 +172,5 @@ def clicks_on(app, link_id, clicked_at: datetime, count: int = 1, agent: str = C
             click_row(link_id, uuid.uuid4(), f"198.51.100.{n}", agent, "https://www.youtube.com/", clicked_at)
             for n in range(count)
         ]
-        store_clicks(db.engine, rows)
+        click_writer().write(rows)  # stored, then counted (in tests, at once)
     return [str(row["tracking_id"]) for row in rows]
