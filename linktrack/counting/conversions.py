@@ -62,6 +62,13 @@ def conversion_counter() -> ClickWriter:
     return writer
 
 
+def conversion_counter_stalled(now: float) -> str | None:
+    """Why this process's conversion counter is not keeping up (buffer.ClickWriter.stalled), or None;
+    None too before this process's first conversion (needs an app context; opens nothing)."""
+    writer = current_app.extensions.get(_EXTENSION_KEY)
+    return writer.stalled(now) if writer is not None else None
+
+
 def flush_conversion_counts() -> int:
     """Count this process's pending conversions now (needs an app context). Returns how many it
     handed over; those already counted elsewhere (by the minute sweep) are not counted again."""

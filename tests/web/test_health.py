@@ -7,6 +7,7 @@ nobody listens on.
 
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
@@ -16,13 +17,19 @@ from sqlalchemy import create_engine, event, text
 
 from linktrack.config import normalise_database_url
 from linktrack.counting.buffer import STALLED_SECONDS, ClickWriter, WriteLater
+from linktrack.counting.conversions import conversion_counter, count_later, flush_conversion_counts
 from linktrack.extensions import db
 from linktrack.redirect.clicks import click_writer, flush_clicks
 from linktrack.web.health import READY_TIMEOUT_SECONDS
 from tests.support.faults import RedisServer, free_port, wait_until
 from tests.support.redirect import CHROME_WINDOWS, create_link, stored_clicks
 
-ALL_OK = {"database": {"status": "ok"}, "redis": {"status": "ok"}, "click_buffer": {"status": "ok"}}
+ALL_OK = {
+    "database": {"status": "ok"},
+    "redis": {"status": "ok"},
+    "click_buffer": {"status": "ok"},
+    "conversion_counter": {"status": "ok"},
+}
 
 
 @contextmanager
@@ -194,6 +201,38 @@ def test_readyz_names_the_click_buffer_when_clicks_wait_on_a_locked_table(make_a
         flush_clicks()  # waits for the batch the writer thread was blocked in
         assert len(stored_clicks(app)) == 1
         click_writer().close()
+    assert ready(client)[0] == 200
+
+
+@pytest.mark.postgresql
+def test_readyz_names_the_conversion_counter_when_its_batch_waits_on_a_locked_table(make_app, database_url):
+    """The conversion counter batches like the click writer (counting/conversions.py) and can be
+    stuck the same way: its batch waits on a lock while SELECT 1 still answers."""
+    app = make_app(CONVERSION_COUNT_SECONDS=0.05)
+    client = app.test_client()
+    locker = create_engine(database_url)
+    lock = locker.connect()
+    lock.execute(text("LOCK TABLE uncounted_conversions IN ACCESS EXCLUSIVE MODE"))
+    try:
+        with app.app_context():
+            count_later(uuid.uuid4())  # as a recorded conversion does after its commit
+        assert ready(client)[0] == 200
+
+        later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
+        with time_machine.travel(later, tick=False):
+            status, body = ready(client)
+        assert status == 503
+        assert body["failing"] == ["conversion_counter"]
+        assert body["checks"]["click_buffer"] == {"status": "ok"}
+        assert body["checks"]["conversion_counter"]["reason"].startswith("conversions to count not written for 3")
+    finally:
+        lock.rollback()
+        lock.close()
+        locker.dispose()
+
+    with app.app_context():
+        flush_conversion_counts()  # waits for the batch the counter's thread was blocked in
+        conversion_counter().close()
     assert ready(client)[0] == 200
 
 
