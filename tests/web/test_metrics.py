@@ -146,3 +146,17 @@ def test_two_gunicorn_workers_are_summed_in_one_scrape(app, creator, database_ur
     assert ("linktrack_clicks_dropped_total", ()) in scraped
     assert value(scraped, "linktrack_clicks_dropped_total") == 0
     assert len(stored_clicks(app)) == clicks
+
+
+def test_the_queue_depth_is_read_from_redis_at_the_scrape(make_app, redis_client, redis_url):
+    from linktrack.queue import enqueue
+
+    app = make_app(METRICS_TOKEN=TOKEN, REDIS_URL=redis_url)
+    client = app.test_client()
+    assert value(scrape(client), "linktrack_queue_jobs", state="queued") == 0
+    with app.app_context():
+        assert enqueue("run_due_jobs") == "queued"
+        assert enqueue("run_due_jobs") == "queued"
+    scraped = scrape(client)
+    assert value(scraped, "linktrack_queue_jobs", state="queued") == 2
+    assert ("linktrack_queue_jobs", (("state", "failed"),)) in scraped
