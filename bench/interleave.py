@@ -27,6 +27,8 @@ FIGURES = {
         ("bare Flask requests/s", r"median bare Flask 302: (\d+) requests/s"),
         ("% of bare", r"throughput: (\d+)% of bare"),
         ("linktrack p99 ms", r"median linktrack redirect: .*p99 ([\d.]+) ms"),
+        ("linktrack CPU us/request", r"app CPU per request: linktrack (\d+) us"),
+        ("bare CPU us/request", r"app CPU per request: .*bare Flask (\d+) us"),
     ],
     "conversions": [
         ("accepted/s", r"median: (\d+) accepted conversions/s"),
