@@ -54,6 +54,11 @@ def clean_environment(monkeypatch):
     return monkeypatch
 
 
+def built(tmp_path):
+    """An app built from the environment (no test database)."""
+    return create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+
+
 def sample(name: str):
     if name in SPECIAL:
         return SPECIAL[name]
@@ -73,7 +78,7 @@ def test_every_readme_setting_is_honoured_from_the_environment(name, clean_envir
     assert name in ENVIRONMENT, f"README names {name}, but config.py does not read it from the environment"
     raw, expected = sample(name)
     clean_environment.setenv(name, raw)
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+    app = built(tmp_path)
     got = app.config[CONFIG_KEYS.get(name, name)]
     if name == "TRUSTED_HOSTS":  # create_app turns it into the list of hosts answered
         assert expected in got
@@ -96,14 +101,14 @@ def test_every_readme_setting_is_honoured_from_the_environment(name, clean_envir
 def test_a_bad_value_stops_the_app_naming_the_variable(name, value, message, clean_environment, tmp_path):
     clean_environment.setenv(name, value)
     with pytest.raises(SettingError) as raised:
-        create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+        built(tmp_path)
     assert str(raised.value).startswith(f"environment variable {name}={value!r} is not valid: {message}")
 
 
 def test_an_empty_variable_keeps_the_default(clean_environment, tmp_path):
     clean_environment.setenv("REDIS_URL", "")
     clean_environment.setenv("ATTRIBUTION_WINDOW_DAYS", "")
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+    app = built(tmp_path)
     assert app.config["REDIS_URL"] is None
     assert app.config["ATTRIBUTION_WINDOW_DAYS"] == 30
 
@@ -112,7 +117,7 @@ def test_pool_sizes_reach_the_postgresql_engine(clean_environment, tmp_path):
     clean_environment.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:1/x")
     clean_environment.setenv("DATABASE_POOL_SIZE", "3")
     clean_environment.setenv("DATABASE_MAX_OVERFLOW", "0")
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")})
+    app = built(tmp_path)
     with app.app_context():
         from linktrack.extensions import db
 

@@ -170,6 +170,26 @@ def test_readyz_follows_a_postgresql_restart(make_app, cluster):
 # ---- the click writer -----------------------------------------------------------------------------
 
 
+@contextmanager
+def table_locked(database_url, table: str):
+    """`table` locked by another connection while the block runs, as a long migration would."""
+    locker = create_engine(database_url)
+    lock = locker.connect()
+    lock.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    try:
+        yield
+    finally:
+        lock.rollback()
+        lock.close()
+        locker.dispose()
+
+
+def ready_past_the_stalled_bound(client):
+    later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
+    with time_machine.travel(later, tick=False):
+        return ready(client)
+
+
 @pytest.mark.postgresql
 def test_readyz_names_the_click_buffer_when_clicks_wait_on_a_locked_table(make_app, creator, database_url):
     """The database answers SELECT 1, but the click batch waits on a lock: past STALLED_SECONDS the
@@ -177,25 +197,16 @@ def test_readyz_names_the_click_buffer_when_clicks_wait_on_a_locked_table(make_a
     app = make_app(CLICK_FLUSH_SECONDS=0.05)
     link = create_link(app, creator()[0])
     client = app.test_client()
-    locker = create_engine(database_url)
-    lock = locker.connect()
-    lock.execute(text("LOCK TABLE click_events IN ACCESS EXCLUSIVE MODE"))
-    try:
+    with table_locked(database_url, "click_events"):
         clicked = client.get(f"/{link['short_code']}", headers={"User-Agent": CHROME_WINDOWS})
         assert clicked.status_code == 302  # the viewer does not wait for the batch
         assert ready(client)[0] == 200  # a batch in flight is not yet a stuck one
 
-        later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
-        with time_machine.travel(later, tick=False):
-            status, body = ready(client)
+        status, body = ready_past_the_stalled_bound(client)
         assert status == 503
         assert body["failing"] == ["click_buffer"]
         assert body["checks"]["database"] == {"status": "ok"}
         assert body["checks"]["click_buffer"]["reason"].startswith("clicks not written for 3")
-    finally:
-        lock.rollback()
-        lock.close()
-        locker.dispose()
 
     with app.app_context():
         flush_clicks()  # waits for the batch the writer thread was blocked in
@@ -210,25 +221,16 @@ def test_readyz_names_the_conversion_counter_when_its_batch_waits_on_a_locked_ta
     stuck the same way: its batch waits on a lock while SELECT 1 still answers."""
     app = make_app(CONVERSION_COUNT_SECONDS=0.05)
     client = app.test_client()
-    locker = create_engine(database_url)
-    lock = locker.connect()
-    lock.execute(text("LOCK TABLE uncounted_conversions IN ACCESS EXCLUSIVE MODE"))
-    try:
+    with table_locked(database_url, "uncounted_conversions"):
         with app.app_context():
             count_later(uuid.uuid4())  # as a recorded conversion does after its commit
         assert ready(client)[0] == 200
 
-        later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
-        with time_machine.travel(later, tick=False):
-            status, body = ready(client)
+        status, body = ready_past_the_stalled_bound(client)
         assert status == 503
         assert body["failing"] == ["conversion_counter"]
         assert body["checks"]["click_buffer"] == {"status": "ok"}
         assert body["checks"]["conversion_counter"]["reason"].startswith("conversions to count not written for 3")
-    finally:
-        lock.rollback()
-        lock.close()
-        locker.dispose()
 
     with app.app_context():
         flush_conversion_counts()  # waits for the batch the counter's thread was blocked in
