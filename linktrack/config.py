@@ -1,4 +1,11 @@
-"""Configuration from environment variables (DESIGN.md §3), read when the app is built."""
+"""Configuration from environment variables (DESIGN.md §3), read when the app is built.
+
+Every variable is read through one table, ENVIRONMENT (its name and the parser for its type), by
+`read_setting`, which gunicorn.conf.py uses too: an empty variable means unset, and a value the
+parser refuses stops the app with a SettingError naming the variable and what it takes. README's
+configuration table lists every variable; tests/test_settings.py reads that table and checks each
+row against ENVIRONMENT, so a setting documented but not read fails there.
+"""
 
 import os
 import secrets
