@@ -24,6 +24,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
+from rq import Queue
 from sqlalchemy import func, select
 
 from .. import metrics
@@ -50,11 +51,10 @@ def scrape():
     sent = request.headers.get("Authorization", "")
     if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
         return Response("metrics need Authorization: Bearer <METRICS_TOKEN>\n", 401, {"WWW-Authenticate": "Bearer"})
-    registry = CollectorRegistry()
+    registry = REGISTRY  # this process's own values, unless every worker's files are there to add up
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
     read_now = CollectorRegistry()
     read_now.register(ReadAtScrape())
     body = generate_latest(registry) + generate_latest(read_now)
@@ -70,8 +70,6 @@ class ReadAtScrape:
         )
         redis = redis_connection()
         if redis is not None:
-            from rq import Queue
-
             queue = Queue(QUEUE_NAME, connection=redis)
             try:
                 depth.add_metric(["queued"], queue.count)
@@ -95,7 +93,8 @@ class ReadAtScrape:
 class RequestMetrics:
     """WSGI layer counting each answer by route class and status, and timing the redirect's.
 
-    Outermost, so it sees what the client got (a trusted-hosts 400 too). Times run to the moment
+    Outside ProxyFix, the trusted-hosts check and the fast paths, so it sees what the client got
+    (a trusted-hosts 400 too). Times run to the moment
     the app hands back its body (the redirect's is one small bytes object).
     """
 
