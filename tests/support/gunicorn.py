@@ -26,11 +26,13 @@ class Served:
     def get(self, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
         """One request on a connection of its own (so gunicorn hands it to any of its workers)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        response.body = response.read()
-        connection.close()
-        return response
+        try:
+            connection.request("GET", path, headers=headers or {})
+            response = connection.getresponse()
+            response.body = response.read()
+            return response
+        finally:
+            connection.close()
 
 
 def procfile_web_command(workers: int, port: int) -> list[str]:
@@ -63,11 +65,11 @@ def procfile_web(tmp_path: Path, environment: dict, workers: int = 2):
 
 
 def _answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection.request("GET", "/healthz")
-        ok = connection.getresponse().status == 200
-        connection.close()
-        return ok
+        return connection.getresponse().status == 200
     except OSError:
         return False
+    finally:
+        connection.close()
