@@ -10,6 +10,9 @@ care about), seeds a creator and four links, and drives GET /<code> with wrk (De
 Flask app answering the same 302 from a dict. It prints requests/s, p50 and p99 latency, the
 302s answered and, for linktrack, the click rows stored during the run.
 
+It also prints the app's CPU time per request (gunicorn's master and workers, bench/common.py's
+CpuMeter): on a shared machine throughput moves with the neighbours' load, CPU per request much less.
+
 Every request carries a browser user agent, so every answered 302 must have stored a row.
 Rows are counted after gunicorn has shut down gracefully, so requests wrk abandoned at the end
 of its run may add up to --connections rows more than the 302s it saw; fewer rows than 302s
@@ -43,7 +46,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import wrk_report_lua
+from bench.common import CpuMeter, wrk_report_lua
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
@@ -295,8 +298,11 @@ def run_load(
         wrk(port, script.name, WARM_UP_SECONDS, args)  # first requests load parsers and open connections
         time.sleep(1)  # let requests wrk abandoned at the end of the warm-up finish
         before = count_rows() if count_rows else None
+        meter = CpuMeter(server.pid, os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+        meter.start()
         with during or contextlib.nullcontext():
             result = wrk(port, script.name, args.duration, args)
+        result["app_cpu_us"] = meter.stop()["app"] / max(result["requests"], 1) * 1e6
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # graceful: workers finish the requests they hold
         server.wait(timeout=60)
@@ -378,6 +384,8 @@ def report(rounds: list[tuple[dict, dict]]) -> None:
             f"p50 {statistics.median(r['p50_us'] for r in results) / 1000:.2f} ms, "
             f"p99 {statistics.median(r['p99_us'] for r in results) / 1000:.2f} ms"
         )
+    cpu = [statistics.median(result["app_cpu_us"] for result in results) for results in (bare, linktrack)]
+    print(f"app CPU per request: linktrack {cpu[1]:.0f} us, bare Flask {cpu[0]:.0f} us (gunicorn master and workers)")
     print(f"throughput: {ratio:.0%} of bare (target >= 75%)")
     print(f"p99: {p99:.1f} ms (target < 20 ms)")
     print(f"clicks: {answered} answered 302s, {stored} rows stored, {lost} answered but not stored (target 0)")

@@ -57,11 +57,15 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 
 def _wrap_wsgi(app: Flask) -> None:
     """The short-link and conversion fast paths in front of Flask, the trusted-hosts check in front
-    of them (web/hosts.py), and ProxyFix outermost (the fast paths need the viewer's address, and
-    the check the host, as the proxies reported them)."""
+    of them (web/hosts.py), ProxyFix in front of that (the fast paths need the viewer's address, and
+    the check the host, as the proxies reported them), then with METRICS_TOKEN set the request
+    metrics (web/metrics.py), so they count what the client got, and with LOG_FORMAT=json the
+    request id outermost (logs.py), so every line a request logs carries it."""
+    from .logs import RequestId
     from .redirect.fast_path import ShortLinkFastPath
     from .tracking.fast_path import ConversionFastPath
     from .web.hosts import TrustedHosts
+    from .web.metrics import RequestMetrics
 
     app.wsgi_app = ShortLinkFastPath(app, ConversionFastPath(app, app.wsgi_app))
     if app.config.get("TRUSTED_HOSTS"):
@@ -69,11 +73,22 @@ def _wrap_wsgi(app: Flask) -> None:
     if app.config["TRUST_PROXY_HOPS"]:
         hops = app.config["TRUST_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    if app.config.get("METRICS_TOKEN"):
+        app.wsgi_app = RequestMetrics(app, app.wsgi_app)
+    if app.config["LOG_FORMAT"] == "json":
+        app.wsgi_app = RequestId(app.wsgi_app)
 
 
 def _configure_logging(app: Flask) -> None:
-    """INFO to stderr in production (gunicorn collects it); tests and the debugger keep their own."""
-    if not app.debug and not app.testing:
+    """INFO to stderr in production (gunicorn collects it), as text or JSON lines (LOG_FORMAT,
+    logs.py); tests and the debugger keep their own."""
+    if app.debug or app.testing:
+        return
+    if app.config["LOG_FORMAT"] == "json":
+        from .logs import use_json_lines
+
+        use_json_lines(logging.INFO)
+    else:
         logging.basicConfig(level=logging.INFO)
 
 
@@ -118,6 +133,9 @@ def _finish_config(app: Flask) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"],
         app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
     )
+    if dialect.is_postgresql_url(app.config["SQLALCHEMY_DATABASE_URI"]):  # SQLite keeps Flask-SQLAlchemy's pool
+        pool = {"pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": app.config["DATABASE_MAX_OVERFLOW"]}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**pool, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
 
 def _register_extensions(app: Flask) -> None:
@@ -147,9 +165,11 @@ def _register_blueprints(app: Flask) -> None:
     from .reports.views import bp as reports_bp
     from .tracking.views import bp as tracking_bp
     from .web.health import bp as health_bp
+    from .web.metrics import bp as metrics_bp
 
     for blueprint in (
         health_bp,
+        metrics_bp,
         auth_bp,
         auth_api,
         reports_bp,

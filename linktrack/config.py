@@ -1,21 +1,91 @@
-"""Configuration from environment variables (DESIGN.md §3), read when the app is built."""
+"""Configuration from environment variables (DESIGN.md §3), read when the app is built.
+
+Every variable is read through one table, ENVIRONMENT (its name and the parser for its type), by
+`read_setting`, which gunicorn.conf.py uses too: an empty variable means unset, and a value the
+parser refuses stops the app with a SettingError naming the variable and what it takes. README's
+configuration table lists every variable; tests/test_settings.py reads that table and checks each
+row against ENVIRONMENT, so a setting documented but not read fails there.
+"""
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from .dialect import normalise_database_url  # also imported from here by tests and bench
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class SettingError(ValueError):
+    """An environment variable whose value cannot be read; the message names it and what it takes."""
+
+
+def flag(value: str) -> bool:
+    """true or false (1/0, yes/no, on/off)"""
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
+def whole_number(value: str) -> int:
+    """a whole number, 0 or more"""
+    number = int(value.strip())
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+def seconds(value: str) -> float:
+    """a number of seconds, 0 or more (2.5)"""
+    number = float(value.strip())
+    if not number >= 0 or number == float("inf"):  # also refuses nan
+        raise ValueError(value)
+    return number
+
+
+def rate_limit(value: str) -> str:
+    """a Flask-Limiter rate limit ("10 per minute", "120/minute;1200/hour")"""
+    from limits import parse_many
+
+    parse_many(value)
+    return value
+
+
+def text(value: str) -> str:
+    """any text"""
+    return value
+
+
+def choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        word = value.strip().lower()
+        if word not in choices:
+            raise ValueError(value)
+        return word
+
+    parse.__doc__ = "one of " + ", ".join(choices)
+    return parse
+
+
+def read_setting(name: str, parse: Callable[[str], object], environ=os.environ):
+    """The environment variable `name` read with `parse`, or None when unset or empty (empty means
+    unset, so `REDIS_URL=` keeps the default). A value `parse` refuses raises SettingError naming
+    the variable and what it takes (the parser's docstring), so a bad deploy fails at start."""
+    raw = environ.get(name, "")
+    if raw == "":
+        return None
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        wanted = (parse.__doc__ or parse.__name__).strip().splitlines()[0]
+        raise SettingError(f"environment variable {name}={raw!r} is not valid: expected {wanted}") from exc
 
 
 def debug_mode(environ=os.environ) -> bool:
     """FLASK_DEBUG is on: a developer's machine (`make run`), served over plain http."""
-    return _bool(environ.get("FLASK_DEBUG"), False)
+    return bool(read_setting("FLASK_DEBUG", flag, environ))
 
 
 def dev_secret_key(instance_path: str) -> str:
@@ -40,14 +110,63 @@ RATE_LIMIT_SETTINGS = (
     "SHORT_LINK_RATE_LIMIT_PER_IP",
 )
 
-# Numbers settable from the environment, with the type each is read as.
+# Numbers settable from the environment, with the parser each is read with.
 NUMBER_SETTINGS = {
-    "FORWARDING_CONNECT_TIMEOUT_SECONDS": float,
-    "FORWARDING_READ_TIMEOUT_SECONDS": float,
-    "FORWARDING_MAX_DESTINATIONS": int,
-    "CLICK_COUNT_SECONDS": float,
-    "CONVERSION_COUNT_SECONDS": float,
+    "FORWARDING_CONNECT_TIMEOUT_SECONDS": seconds,
+    "FORWARDING_READ_TIMEOUT_SECONDS": seconds,
+    "FORWARDING_MAX_DESTINATIONS": whole_number,
+    "DATABASE_CONNECT_TIMEOUT_SECONDS": seconds,
+    "DATABASE_POOL_SIZE": whole_number,
+    "DATABASE_MAX_OVERFLOW": whole_number,
+    "ATTRIBUTION_WINDOW_DAYS": whole_number,
+    "TRUST_PROXY_HOPS": whole_number,
+    "CLICK_FLUSH_SECONDS": seconds,
+    "CLICK_COUNT_SECONDS": seconds,
+    "CONVERSION_COUNT_SECONDS": seconds,
+    "JOBS_SWEEP_SECONDS": whole_number,
+    "CLICK_PII_RETENTION_DAYS": whole_number,
+    "IDEMPOTENCY_KEY_MARGIN_DAYS": whole_number,
+    "CLEANUP_BATCH_SIZE": whole_number,
+    "FORWARDING_MAX_ATTEMPTS": whole_number,
+    "FORWARDING_RETRY_BASE_SECONDS": whole_number,
+    "FORWARDING_IN_FLIGHT_PER_CREATOR": whole_number,
+    "FORWARDING_LOST_AFTER_MINUTES": whole_number,
+    "FORWARDING_LOST_LOOKBACK_HOURS": whole_number,
+    "FORWARDING_PAUSE_AFTER_FAILURES": whole_number,
+    "MAX_CONTENT_LENGTH": whole_number,
+    "PASSWORD_RESET_VALID_MINUTES": whole_number,
+    "MAIL_PORT": whole_number,
+    "MAIL_TIMEOUT_SECONDS": seconds,
 }
+
+# Every environment variable the app reads (README's configuration table lists each one), with the
+# parser that reads it; a new setting is one line here. The app.config key is the variable's name
+# except where CONFIG_KEYS says otherwise. FLASK_DEBUG is read by debug_mode().
+ENVIRONMENT: dict[str, Callable[[str], object]] = {
+    "SECRET_KEY": text,
+    "DATABASE_URL": normalise_database_url,
+    "REDIS_URL": text,
+    "LINKTRACK_BASE_URL": lambda value: value.rstrip("/"),
+    "TRUSTED_HOSTS": text,
+    "RATELIMIT_ENABLED": flag,
+    "SESSION_COOKIE_SECURE": flag,
+    "MAIL_SERVER": text,
+    "MAIL_USERNAME": text,
+    "MAIL_PASSWORD": text,
+    "MAIL_DEFAULT_SENDER": text,
+    "MAIL_USE_TLS": flag,
+    "MAIL_USE_SSL": flag,
+    "FORWARDING_KEY": text,
+    "FACEBOOK_GRAPH_URL": text,
+    "GA4_MP_URL": text,
+    "FORWARDING_ALLOW_PRIVATE_ADDRESSES": flag,
+    "METRICS_TOKEN": text,
+    "LOG_FORMAT": choice("text", "json"),
+    "ACCESS_LOG": flag,
+    **dict.fromkeys(RATE_LIMIT_SETTINGS, rate_limit),
+    **NUMBER_SETTINGS,
+}
+CONFIG_KEYS = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 
 
 class Config:
@@ -58,6 +177,8 @@ class Config:
     SQLALCHEMY_DATABASE_URI = None  # filled by create_app (needs the instance path)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
+    DATABASE_POOL_SIZE = 5  # PostgreSQL: connections each process keeps open (SQLAlchemy's pool_size)
+    DATABASE_MAX_OVERFLOW = 10  # and opens on top of them at a peak, closed once returned
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
     TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)
@@ -119,53 +240,18 @@ class Config:
     FORWARDING_LOST_LOOKBACK_HOURS = 24  # and looks this far back for conversions never fanned out
     FORWARDING_PAUSE_AFTER_FAILURES = 10  # consecutive deliveries that finally failed before a pause
     FORWARDING_ALLOW_PRIVATE_ADDRESSES = False  # webhooks to loopback/private networks (tests, on-premises)
+    METRICS_TOKEN = None  # unset: GET /metrics is 404 and nothing is measured; set: the scraper's bearer token
+    LOG_FORMAT = "text"  # or "json": one JSON object a line, with the request id (linktrack/logs.py)
+    ACCESS_LOG = False  # gunicorn's access log (gunicorn.conf.py); the proxy in front usually keeps one
 
     @classmethod
     def from_environ(cls, environ=os.environ) -> dict:
-        """The settings the environment overrides, as a mapping."""
+        """The settings the environment sets (ENVIRONMENT), as a mapping; SettingError for a bad value."""
         values = {}
-        if environ.get("SECRET_KEY"):
-            values["SECRET_KEY"] = environ["SECRET_KEY"]
-        if environ.get("DATABASE_URL"):
-            values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
-        if environ.get("REDIS_URL"):
-            values["REDIS_URL"] = environ["REDIS_URL"]
-        if environ.get("LINKTRACK_BASE_URL"):
-            values["LINKTRACK_BASE_URL"] = environ["LINKTRACK_BASE_URL"].rstrip("/")
-        if environ.get("TRUSTED_HOSTS"):
-            values["TRUSTED_HOSTS"] = environ["TRUSTED_HOSTS"]
-        if environ.get("ATTRIBUTION_WINDOW_DAYS"):
-            values["ATTRIBUTION_WINDOW_DAYS"] = int(environ["ATTRIBUTION_WINDOW_DAYS"])
-        if environ.get("TRUST_PROXY_HOPS"):
-            values["TRUST_PROXY_HOPS"] = int(environ["TRUST_PROXY_HOPS"])
-        for name in ("JOBS_SWEEP_SECONDS", "FORWARDING_IN_FLIGHT_PER_CREATOR", "FORWARDING_LOST_AFTER_MINUTES"):
-            if environ.get(name):
-                values[name] = int(environ[name])
-        if environ.get("CLICK_PII_RETENTION_DAYS"):
-            values["CLICK_PII_RETENTION_DAYS"] = int(environ["CLICK_PII_RETENTION_DAYS"])
-        for name in ("FORWARDING_KEY", "FACEBOOK_GRAPH_URL", "GA4_MP_URL"):
-            if environ.get(name):
-                values[name] = environ[name]
-        if "FORWARDING_ALLOW_PRIVATE_ADDRESSES" in environ:
-            values["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = _bool(environ["FORWARDING_ALLOW_PRIVATE_ADDRESSES"], False)
-        if environ.get("SESSION_COOKIE_SECURE"):
-            values["SESSION_COOKIE_SECURE"] = _bool(environ["SESSION_COOKIE_SECURE"], True)
-        for name in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER"):
-            if environ.get(name):
-                values[name] = environ[name]
-        if environ.get("MAIL_PORT"):
-            values["MAIL_PORT"] = int(environ["MAIL_PORT"])
-        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
-            if name in environ:
-                values[name] = _bool(environ[name], False)
-        for name in RATE_LIMIT_SETTINGS:
-            if environ.get(name):
-                values[name] = environ[name]
-        for name, number in NUMBER_SETTINGS.items():
-            if environ.get(name):
-                values[name] = number(environ[name])
-        if "RATELIMIT_ENABLED" in environ:
-            values["RATELIMIT_ENABLED"] = _bool(environ["RATELIMIT_ENABLED"], True)
+        for name, parse in ENVIRONMENT.items():
+            value = read_setting(name, parse, environ)
+            if value is not None:
+                values[CONFIG_KEYS.get(name, name)] = value
         return values
 
 

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker
 from sqlalchemy import delete, select
 
+from . import metrics
 from .extensions import db, redis_connection
 from .models import PendingJob, utcnow
 
@@ -123,7 +124,11 @@ def job(func: Callable) -> Callable:
     @functools.wraps(func)
     def run(*args):
         with _job_context():
-            return func(*args)
+            try:
+                return func(*args)
+            except BaseException:  # a timeout (rq's JobTimeoutException) too; rq or the caller handles it
+                metrics.job_failed(func.__name__)
+                raise
 
     JOBS[func.__name__] = run
     return run

@@ -43,6 +43,7 @@ PUBLIC = {
     "GET openapi.openapi_document": "the API contract",
     "GET health.healthz": "the load balancer's liveness probe",
     "GET health.readyz": "the load balancer's readiness probe",
+    "GET metrics.scrape": "Prometheus's scrape: 404 unless METRICS_TOKEN is set, then only with that bearer token",
 }
 
 

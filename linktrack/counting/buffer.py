@@ -35,6 +35,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from .. import metrics
+
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
@@ -129,6 +131,7 @@ class ClickWriter:
                 self._start_thread()
             elif not retrying and (backlog == 1 or backlog >= MAX_BATCH):
                 self._wakeup.notify()
+        metrics.buffer_rows(self.rows_name, backlog, held=retrying)
         if retrying:
             if backlog > MAX_HELD:
                 self._drop_oldest()
@@ -154,6 +157,7 @@ class ClickWriter:
             if self._retry_at is not None:
                 log.warning("database reachable again: held %s written", self.rows_name)
                 self._retry_at = None
+            metrics.buffer_rows(self.rows_name, len(self._pending), held=False)
             return len(rows)
 
     def write_submitted(self) -> bool:
@@ -187,6 +191,7 @@ class ClickWriter:
             elif self._pending:  # held by a flush() from outside the writer (submit starts its own)
                 self._start_thread()
         self._drop_oldest()
+        metrics.buffer_rows(self.rows_name, len(self._pending), held=True)
 
     def _start_thread(self) -> None:
         """Called holding self._wakeup."""

@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 from .. import dialect
 from ..extensions import db
 from ..models import CountingRun
+from .buffer import STALLED_SECONDS
 from .counters import count_uncounted
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,13 @@ def conversion_stored() -> None:
         log.exception("a conversion stored; counting it failed, the next run counts it")
 
 
+def counting_stalled(now: float) -> str | None:
+    """Why this process's counting consumer is not keeping up (CountingConsumer.stalled), or None;
+    None too before this process first counted (needs an app context; opens nothing)."""
+    found = current_app.extensions.get(_EXTENSION_KEY)
+    return found.stalled(now) if found is not None else None
+
+
 def consumer() -> "CountingConsumer":
     """This app's consumer in this process (needs an app context)."""
     found = current_app.extensions.get(_EXTENSION_KEY)
@@ -148,6 +156,20 @@ class CountingConsumer:
         self._wakeup = threading.Condition()
         self._due: float | None = None  # monotonic time of the next try; None: nothing to count
         self._thread: threading.Thread | None = None
+        # Wall-clock times (time.time()) of the run in progress and of the first of the runs that
+        # failed since the last one that worked; None when there is none.
+        self._running_since: float | None = None
+        self._failing_since: float | None = None
+
+    def stalled(self, now: float) -> str | None:
+        """Why this process's counting is not keeping up, or None: a run has waited (on a lock) or
+        runs have failed for more than STALLED_SECONDS. A run another process holds is not this
+        process's trouble: it tries again a period later. `now` is time.time()."""
+        if self._running_since is not None and (age := now - self._running_since) > STALLED_SECONDS:
+            return f"a counting run has waited {age:.0f} s"
+        if self._failing_since is not None and (age := now - self._failing_since) > STALLED_SECONDS:
+            return f"counting runs failing for {age:.0f} s"
+        return None
 
     def count_within(self, seconds: float) -> None:
         """Try a run within `seconds` (0: now, in this call, waiting for a run in progress). Never
@@ -184,11 +206,16 @@ class CountingConsumer:
                     self._wakeup.wait(left)
                     continue
                 self._due = None
+            self._running_since = time.time()
             try:
                 again_in = count_once(self.engine, self.period).again_in
+                self._failing_since = None
             except Exception as exc:
                 log.warning("counting run failed, trying again in %.0f s: %s", RETRY_SECONDS, exc)
                 again_in = RETRY_SECONDS
+                self._failing_since = self._failing_since or self._running_since
+            finally:
+                self._running_since = None
             if again_in is not None:
                 self.count_within(again_in)
 

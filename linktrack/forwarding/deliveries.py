@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import queue
+from .. import metrics, queue
 from ..extensions import db, redis_connection
 from ..models import CampaignLink, ConversionEvent, User, utcnow
 from ..models.forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
@@ -409,6 +409,7 @@ def deliver(delivery_id: int) -> str:
     db.session.add(attempt)
     db.session.commit()
     status, user_id = delivery.status, destination.user_id
+    metrics.forwarding_attempt(destination.kind, status)
     if status == "retrying":
         queue.enqueue("release_forwarding", user_id, at=delivery.next_attempt_at)
     release_deliveries(user_id)  # this try's slot goes to the creator's next delivery

@@ -46,11 +46,12 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "getReadiness",
             "summary": "Readiness: the database answers SELECT 1, Redis answers PING (when REDIS_URL is set), "
-            "and this process's click writer is keeping up.",
+            "and this process's click writer and counting consumer are keeping up.",
             "description": "Each check has a short timeout (2 s; connecting to PostgreSQL is bounded by "
-            "DATABASE_CONNECT_TIMEOUT_SECONDS). The click writer fails the check when a click has waited "
-            "more than 30 s to be stored, or its thread ended with clicks waiting. It answers for the worker "
-            "process that received it.",
+            "DATABASE_CONNECT_TIMEOUT_SECONDS). The click writer (click_buffer) fails its "
+            "check when a click has waited more than 30 s to be written, or its thread ended with clicks "
+            "waiting; the counting consumer (counting) when this process's counting run has waited or "
+            "failed for more than 30 s. It answers for the worker process that received it.",
             "tags": ["operations"],
             "security": [],
             "responses": {

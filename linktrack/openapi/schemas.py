@@ -15,7 +15,12 @@ NO_STORE = {"Cache-Control": {"schema": {"const": "no-store"}}}
 VIDEO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{11}$"}
 COUNT = {"type": "integer", "minimum": 0}
 OWNER_ONLY = [{"bearerAuth": []}, {"sessionCookie": []}]
-READINESS_CHECKS = ("database", "redis", "click_buffer")  # GET /readyz, in the order web/health.py runs them
+READINESS_CHECKS = (
+    "database",
+    "redis",
+    "click_buffer",
+    "counting",
+)  # GET /readyz, in the order web/health.py runs them
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -213,8 +218,8 @@ SCHEMAS: dict[str, Any] = {
             },
             "reason": {
                 "type": "string",
-                "description": "Why it failed: the error's class (database, redis), or how long clicks have "
-                "waited (click_buffer). The server's log has the full message.",
+                "description": "Why it failed: the error's class (database, redis), or how long rows have "
+                "waited (click_buffer, counting). The server's log has the full message.",
             },
         },
         required=["status"],

@@ -43,6 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
 
+from .. import metrics
 from ..counting.buffer import ClickWriter, WriteLater
 from ..counting.consumer import CountingConsumer, consumer
 from ..counting.counters import hold_clicks
@@ -290,6 +291,7 @@ def _is_transient(exc: OperationalError) -> bool:
 
 
 def _log_lost(rows: list[dict], exc: Exception) -> None:
+    metrics.clicks_dropped(len(rows))
     shown = ", ".join(str(row["tracking_id"]) for row in rows[:20])
     more = f" and {len(rows) - 20} more" if len(rows) > 20 else ""
     log.error("%d click(s) not stored: tracking ids %s%s", len(rows), shown, more, exc_info=exc)

@@ -4,8 +4,11 @@
   session), so it stays 200 while a backend is away: restarting the process would not help then.
 - /readyz: this process can do its work. The database answers `SELECT 1` within
   READY_TIMEOUT_SECONDS (connecting is bounded by DATABASE_CONNECT_TIMEOUT_SECONDS), Redis answers
-  PING within READY_TIMEOUT_SECONDS when REDIS_URL is set, and this process's click writer is not
-  stuck (counting/buffer.py, ClickWriter.stalled). 200 when every check passes, 503 naming the
+  PING within READY_TIMEOUT_SECONDS when REDIS_URL is set, and neither of this process's
+  background writers is stuck: the click writer (click_buffer, counting/buffer.py
+  ClickWriter.stalled: a batch waiting on a lock, a thread that died) and the counting consumer
+  (counting, counting/consumer.py: this process's counting run waiting on a lock or failing).
+  200 when every check passes, 503 naming the
   failing ones. Why a check failed is logged; the answer gives only the exception's class, since
   the endpoint is public and a driver's message can name internal hosts.
 
@@ -25,6 +28,7 @@ from redis.retry import Retry
 from sqlalchemy import text
 
 from .. import dialect
+from ..counting.consumer import counting_stalled
 from ..extensions import db, limiter
 from ..redirect.clicks import click_writer_stalled
 from .security import API_HEADERS
@@ -57,7 +61,12 @@ def healthz():
 @bp.get("/readyz")
 @sessionless
 def readyz():
-    checks = {"database": _database(), "redis": _redis(), "click_buffer": _click_buffer()}
+    checks = {
+        "database": _database(),
+        "redis": _redis(),
+        "click_buffer": _writer("click_buffer", click_writer_stalled),
+        "counting": _writer("counting", counting_stalled),
+    }
     failing = [name for name, check in checks.items() if check["status"] == "failing"]
     body = {"status": "not_ready" if failing else "ready", "failing": failing, "checks": checks}
     response = jsonify(body)
@@ -110,6 +119,6 @@ def _readiness_redis(url: str) -> Redis:
     return client
 
 
-def _click_buffer() -> dict:
-    reason = click_writer_stalled(time.time())
-    return _failing("click_buffer", reason) if reason else _ok()
+def _writer(name: str, stalled) -> dict:
+    reason = stalled(time.time())
+    return _failing(name, reason) if reason else _ok()

@@ -16,13 +16,19 @@ from sqlalchemy import create_engine, event, text
 
 from linktrack.config import normalise_database_url
 from linktrack.counting.buffer import STALLED_SECONDS, ClickWriter, WriteLater
+from linktrack.counting.consumer import consumer, count_now
 from linktrack.extensions import db
 from linktrack.redirect.clicks import click_writer, flush_clicks
 from linktrack.web.health import READY_TIMEOUT_SECONDS
 from tests.support.faults import RedisServer, free_port, wait_until
 from tests.support.redirect import CHROME_WINDOWS, create_link, stored_clicks
 
-ALL_OK = {"database": {"status": "ok"}, "redis": {"status": "ok"}, "click_buffer": {"status": "ok"}}
+ALL_OK = {
+    "database": {"status": "ok"},
+    "redis": {"status": "ok"},
+    "click_buffer": {"status": "ok"},
+    "counting": {"status": "ok"},
+}
 
 
 @contextmanager
@@ -163,6 +169,26 @@ def test_readyz_follows_a_postgresql_restart(make_app, cluster):
 # ---- the click writer -----------------------------------------------------------------------------
 
 
+@contextmanager
+def table_locked(database_url, table: str):
+    """`table` locked by another connection while the block runs, as a long migration would."""
+    locker = create_engine(database_url)
+    lock = locker.connect()
+    lock.execute(text(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+    try:
+        yield
+    finally:
+        lock.rollback()
+        lock.close()
+        locker.dispose()
+
+
+def ready_past_the_stalled_bound(client):
+    later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
+    with time_machine.travel(later, tick=False):
+        return ready(client)
+
+
 @pytest.mark.postgresql
 def test_readyz_names_the_click_buffer_when_clicks_wait_on_a_locked_table(make_app, creator, database_url):
     """The database answers SELECT 1, but the click batch waits on a lock: past STALLED_SECONDS the
@@ -170,31 +196,52 @@ def test_readyz_names_the_click_buffer_when_clicks_wait_on_a_locked_table(make_a
     app = make_app(CLICK_FLUSH_SECONDS=0.05)
     link = create_link(app, creator()[0])
     client = app.test_client()
-    locker = create_engine(database_url)
-    lock = locker.connect()
-    lock.execute(text("LOCK TABLE click_events IN ACCESS EXCLUSIVE MODE"))
-    try:
+    with table_locked(database_url, "click_events"):
         clicked = client.get(f"/{link['short_code']}", headers={"User-Agent": CHROME_WINDOWS})
         assert clicked.status_code == 302  # the viewer does not wait for the batch
         assert ready(client)[0] == 200  # a batch in flight is not yet a stuck one
 
-        later = datetime.now(timezone.utc) + timedelta(seconds=STALLED_SECONDS + 5)
-        with time_machine.travel(later, tick=False):
-            status, body = ready(client)
+        status, body = ready_past_the_stalled_bound(client)
         assert status == 503
         assert body["failing"] == ["click_buffer"]
         assert body["checks"]["database"] == {"status": "ok"}
         assert body["checks"]["click_buffer"]["reason"].startswith("clicks not written for 3")
-    finally:
-        lock.rollback()
-        lock.close()
-        locker.dispose()
 
     with app.app_context():
         flush_clicks()  # waits for the batch the writer thread was blocked in
         assert len(stored_clicks(app)) == 1
         click_writer().close()
     assert ready(client)[0] == 200
+
+
+@pytest.mark.postgresql
+def test_readyz_names_the_counting_when_its_run_waits_on_a_locked_table(make_app, database_url):
+    """The counting consumer adds stored events to the totals in a thread of its own
+    (counting/consumer.py) and can be stuck the way the click writer is: its run waits on a lock
+    while SELECT 1 still answers."""
+    app = make_app(CLICK_COUNT_SECONDS=0.05)
+    client = app.test_client()
+    with table_locked(database_url, "uncounted_conversions"):
+        with app.app_context():
+            consumer().count_within(0.05)  # as a stored conversion asks, after its commit
+        wait_until(lambda: consumer_running(app), 10, "the counting run to start")
+        assert ready(client)[0] == 200  # a run in progress is not yet a stuck one
+
+        status, body = ready_past_the_stalled_bound(client)
+        assert status == 503
+        assert body["failing"] == ["counting"]
+        assert body["checks"]["click_buffer"] == {"status": "ok"}
+        assert body["checks"]["counting"]["reason"].startswith("a counting run has waited 3")
+
+    wait_until(lambda: not consumer_running(app), 10, "the counting run to end")
+    with app.app_context():
+        count_now()
+    assert ready(client)[0] == 200
+
+
+def consumer_running(app) -> bool:
+    with app.app_context():
+        return consumer().stalled(time.time() + STALLED_SECONDS + 5) is not None
 
 
 class Database:
