@@ -39,12 +39,12 @@ import weakref
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from .. import dialect
 from ..extensions import db
-from ..models import CountingRun
+from ..models import CountingRun, UncountedClick, UncountedConversion
 from .buffer import STALLED_SECONDS
 from .counters import count_uncounted
 
@@ -113,6 +113,20 @@ def count_due() -> dict:
     stored and never saw counted, when no traffic starts a run). Returns what it counted."""
     run = count_once(db.engine, current_app.config["CLICK_COUNT_SECONDS"])
     return {"clicks_counted": run.clicks, "conversions_counted": run.conversions}
+
+
+def backlog() -> dict:
+    """What waits to be counted, across every host (needs an app context; for /metrics): the
+    uncounted clicks and conversions, and seconds since the last run by the database's clock
+    (None before the first). A backlog that grows, or runs that stop, mean reports stop moving."""
+    session = db.session
+    name = session.get_bind().dialect.name
+    since = session.scalar(select(dialect.epoch_now(name) - RUNS.c.counted_at).where(RUNS.c.consumer == CONSUMER))
+    return {
+        "clicks": session.scalar(select(func.count()).select_from(UncountedClick)),
+        "conversions": session.scalar(select(func.count()).select_from(UncountedConversion)),
+        "seconds_since_run": since,
+    }
 
 
 def conversion_stored() -> None:

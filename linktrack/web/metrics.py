@@ -7,7 +7,8 @@
   worker's files, so whichever worker takes the scrape answers for all. Without it, for itself.
 - At each scrape, read from Redis when REDIS_URL is set: the RQ queue's jobs by state (queued,
   scheduled, started, failed: rq keeps a failed job for a year), one round trip each. And from the
-  database: jobs kept in pending_jobs (Redis was away). These need no worker on the same host.
+  database: jobs kept in pending_jobs (Redis was away), and the counting consumer's backlog
+  (uncounted clicks and conversions, seconds since its last run). These need no worker on the same host.
 
 Route classes (RequestMetrics): health (/healthz, /readyz, /metrics), static (/static/...),
 conversions (the tracker's script and POST/OPTIONS /api/conversions, and the sale webhooks under
@@ -28,6 +29,7 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from .. import metrics
+from ..counting.consumer import backlog
 from ..extensions import db, limiter, redis_connection
 from ..models import PendingJob
 from ..queue import QUEUE_NAME
@@ -88,6 +90,29 @@ class ReadAtScrape:
             db.session.rollback()
             log.warning("metrics: pending jobs unknown: %s", exc)
         yield pending
+        yield from _counting_backlog()
+
+
+def _counting_backlog():
+    """The counting consumer's backlog (counting/consumer.backlog), read from the database."""
+    uncounted = GaugeMetricFamily(
+        "linktrack_uncounted_events", "Stored events not yet added to the report totals, by kind.", labels=["kind"]
+    )
+    since = GaugeMetricFamily(
+        "linktrack_seconds_since_counting_run", "Seconds since the counting consumer last ran (database clock)."
+    )
+    try:
+        found = backlog()
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("metrics: the counting backlog is unknown: %s", exc)
+        return
+    uncounted.add_metric(["clicks"], found["clicks"])
+    uncounted.add_metric(["conversions"], found["conversions"])
+    yield uncounted
+    if found["seconds_since_run"] is not None:
+        since.add_metric([], found["seconds_since_run"])
+        yield since
 
 
 class RequestMetrics:

@@ -112,6 +112,25 @@ def test_forwarding_attempts_and_job_failures_are_counted(make_app, creator, htt
     assert value(after, "linktrack_pending_jobs") == 1  # without Redis the nightly cleanup waits there
 
 
+def test_the_counting_backlog_is_read_at_the_scrape(make_app, creator):
+    """A click stored but not yet counted shows as the backlog; once counted, it is gone."""
+    from linktrack.counting.consumer import count_now
+
+    app = make_app(METRICS_TOKEN=TOKEN, CLICK_COUNT_SECONDS=3600)
+    client = app.test_client()
+    link = create_link(app, creator()[0])
+    assert client.get(f"/{link['short_code']}", headers={"User-Agent": CHROME_WINDOWS}).status_code == 302
+    scraped = scrape(client)
+    assert value(scraped, "linktrack_uncounted_events", kind="clicks") == 1
+    assert value(scraped, "linktrack_uncounted_events", kind="conversions") == 0
+
+    with app.app_context():
+        count_now()
+    scraped = scrape(client)
+    assert value(scraped, "linktrack_uncounted_events", kind="clicks") == 0
+    assert 0 <= value(scraped, "linktrack_seconds_since_counting_run") < 60
+
+
 def test_two_gunicorn_workers_are_summed_in_one_scrape(app, creator, database_url, tmp_path):
     link = create_link(app, creator()[0])
     environment = {
