@@ -38,6 +38,7 @@ RATE_LIMIT_SETTINGS = (
     "PASSWORD_RESET_RATE_LIMIT_PER_IP",
     "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
     "SHORT_LINK_RATE_LIMIT_PER_IP",
+    "SHORT_LINK_MISS_RATE_LIMIT_PER_IP",
 )
 
 # Numbers settable from the environment, with the type each is read as.
@@ -75,6 +76,8 @@ class Config:
     SHORT_LINK_RATE_LIMIT_PER_IP = (
         "120/minute;1200/hour"  # per link and address; over it: no tracking (redirect/limit.py)
     )
+    # Unknown short codes one address may look up (each a query); past it: 429 without a query (redirect/limit.py)
+    SHORT_LINK_MISS_RATE_LIMIT_PER_IP = "60/minute"
     LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
     PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"  # "Forgot password?" requests from one address
     PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"  # reset emails to one address, asked by anyone
