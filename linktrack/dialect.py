@@ -128,6 +128,14 @@ def database_now(app_now, dialect_name: str):
     return app_now
 
 
+def database_time_before(app_time, period, dialect_name: str):
+    """database_now() minus `period` (an Interval parameter), or on SQLite the app's `app_time`:
+    a look-back ("the last minute") on the same clock as database_now."""
+    if dialect_name == POSTGRESQL:
+        return func.statement_timestamp(type_=app_time.type) - period
+    return app_time
+
+
 def first_of_month(day_column, dialect_name: str):
     """The first day of a Date column's month."""
     if dialect_name == POSTGRESQL:

@@ -272,7 +272,9 @@ def record_conversion(
         raise unknown_tracking_id()
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]), row[9])
     if database_clock:
+        looked_back = now - since
         now = conversion.converted_at = row[10].astimezone(timezone.utc)  # what the statement stored, if it did
+        since = now - looked_back
     if limit and row[7] >= limit.amount:
         raise ApiError(
             429,

@@ -21,6 +21,7 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Integer,
+    Interval,
     String,
     Uuid,
     and_,
@@ -61,8 +62,10 @@ def click_context_query(dialect_name: str = POSTGRESQL, database_clock: bool = F
     every host decides the window by one clock), else the caller's `converted_at`."""
     tracking_id = bindparam("tracking_id", type_=Uuid)
     now = bindparam("converted_at", type_=CONVERSIONS.c.converted_at.type)
+    since = bindparam("recent_since", type_=ConversionEvent.converted_at.type)
     if database_clock:
         now = dialect.database_now(now, dialect_name)
+        since = dialect.database_time_before(since, bindparam("recent_period", type_=Interval), dialect_name)
     has_type = (
         select(ConversionEvent.id)
         .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == bindparam("event_type"))
@@ -77,7 +80,6 @@ def click_context_query(dialect_name: str = POSTGRESQL, database_clock: bool = F
         )
         .exists()
     )
-    since = bindparam("recent_since", type_=ConversionEvent.converted_at.type)
     recent = (ConversionEvent.tracking_id == tracking_id, ConversionEvent.converted_at > since)
     return (
         select(
@@ -192,6 +194,7 @@ class SessionStore:
             "tracking_id": conversion["tracking_id"],
             "event_type": conversion["event_type"],
             "recent_since": since,
+            "recent_period": conversion["converted_at"] - since,
             "converted_at": conversion["converted_at"],
         }
         query = click_context_query(self.dialect_name, database_clock)
@@ -230,6 +233,7 @@ class PsycopgStore:
             "origin": origin,
             "limit_amount": NO_LIMIT if limit_amount is None else limit_amount,
             "recent_since": since,
+            "recent_period": conversion["converted_at"] - since,
         }
         sql, defaults = _compiled(record_if_allowed(database_clock))
         data = params["event_data"]

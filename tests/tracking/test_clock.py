@@ -107,3 +107,19 @@ def test_on_sqlite_the_database_clock_is_the_apps(database_clock_app, creator, m
         assert response.status_code == 201 and response.get_json()["days_since_click"] == 10
     else:
         assert error(response)["code"] == "attribution_window_expired"
+
+
+@pytest.mark.postgresql
+def test_the_per_visitor_limit_counts_by_the_database_clock_too(make_app, click_at, creator):
+    """CONVERSION_RATE_LIMIT_PER_TRACKING_ID looks back a minute from the database's time: a host a
+    day fast would otherwise see no recent conversion and never refuse."""
+    app = make_app(
+        CONVERSION_CLOCK="database", RATELIMIT_ENABLED=True, CONVERSION_RATE_LIMIT_PER_TRACKING_ID="2 per minute"
+    )
+    attributed = click_at(DAY)
+    client = app.test_client()
+    with time_machine.travel(datetime.now(timezone.utc) + DAY, tick=True):
+        codes = [
+            post(client, conversion(attributed, event_type="purchase", revenue_amount=5)).status_code for _ in range(3)
+        ]
+    assert codes == [201, 201, 429]
