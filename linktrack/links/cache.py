@@ -211,16 +211,10 @@ class EditListener:
             while not self._stopped.is_set():
                 message = pubsub.get_message(timeout=1.0)
                 now = time.monotonic()
-                cache = self._cache()
-                if cache is None:
+                if not self._hear(message):
                     return
                 if message is not None:
                     heard_at = now
-                    if message["type"] == "message":
-                        cache.forget(message["data"].decode("utf-8", "replace"))
-                    elif message["type"] == "subscribe":
-                        cache.forget_all()  # edits made while not subscribed were missed
-                        self.subscribed.set()
                 if now - pinged_at >= PING_SECONDS:
                     pubsub.ping()
                     pinged_at = now
@@ -229,6 +223,19 @@ class EditListener:
         finally:
             pubsub.close()
             client.close()
+
+    def _hear(self, message: dict | None) -> bool:
+        """Apply one message to the cache; False once the cache (its app) is gone. The cache is not
+        held between messages, so a finished app can be collected and its listener end."""
+        cache = self._cache()
+        if cache is None:
+            return False
+        if message is not None and message["type"] == "message":
+            cache.forget(message["data"].decode("utf-8", "replace"))
+        elif message is not None and message["type"] == "subscribe":
+            cache.forget_all()  # edits made while not subscribed were missed
+            self.subscribed.set()
+        return True
 
 
 def find_link(short_code: str, now: float | None = None) -> CachedLink | None:

@@ -21,9 +21,11 @@ redirects. Bound: an address costs the database at most the limit's amount of mi
 window across all processes with Redis (each process refuses from what its own last miss heard,
 so add at most one per process), or that many per process without Redis.
 
-Both are counted by tracking/ip_limit.py's IpLimit (shared in Redis: a documented bound whatever
-the number of processes). The address is counted by its daily keyed hash (clicks.hash_ip), with
-the link's id for clicks, so no raw IP reaches Redis or memory.
+Clicks are counted by tracking/ip_limit.py's BatchedIpLimit (no Redis round trip per click: the
+limit plus a few per process, its docstring says how many); misses by its IpLimit (one exact count
+in Redis: a miss already costs a query, a round trip to Redis is cheaper). The address is
+counted by its daily keyed hash (clicks.hash_ip), with the link's id for clicks, so no raw IP
+reaches Redis or memory.
 """
 
 import uuid
@@ -35,7 +37,7 @@ from limits import RateLimitItem, parse_many
 
 from ..links import cache
 from ..links.cache import CachedLink
-from ..tracking.ip_limit import IpLimit
+from ..tracking.ip_limit import BatchedIpLimit, IpLimit
 from .clicks import hash_ip
 
 KEY_PREFIX = "LIMITS:short-link-ip"
@@ -64,7 +66,7 @@ def counts_click(link_id: uuid.UUID, ip: str | None, day: date) -> bool:
     config = current_app.config
     if not ip or not config.get("RATELIMIT_ENABLED", True):
         return True
-    limit = _app_limit(_EXTENSION_KEY, KEY_PREFIX)
+    limit = _app_limit(_EXTENSION_KEY, KEY_PREFIX, BatchedIpLimit)
     visitor = f"{link_id.hex}:{hash_ip(ip, day, config['SECRET_KEY'])[:32]}"
     return all(limit.hit(item, visitor) is None for item in parsed_limits(config["SHORT_LINK_RATE_LIMIT_PER_IP"]))
 
@@ -78,7 +80,7 @@ def find_link_for(short_code: str, ip: str | None, now: float) -> CachedLink | N
     config = current_app.config
     if not ip or not config.get("RATELIMIT_ENABLED", True) or not cache.SHORT_CODE_SHAPE.fullmatch(short_code):
         return cache.load(short_code, now)
-    limit = _app_limit(_MISS_EXTENSION_KEY, MISS_KEY_PREFIX)
+    limit = _app_limit(_MISS_EXTENSION_KEY, MISS_KEY_PREFIX, IpLimit)
     visitor = hash_ip(ip, datetime.fromtimestamp(now, timezone.utc).date(), config["SECRET_KEY"])[:32]
     items = parsed_limits(config["SHORT_LINK_MISS_RATE_LIMIT_PER_IP"])
     waits = [wait for item in items if (wait := limit.refused(item, visitor)) is not None]
@@ -91,14 +93,14 @@ def find_link_for(short_code: str, ip: str | None, now: float) -> CachedLink | N
     return link
 
 
-def _app_limit(extension_key: str, key_prefix: str) -> IpLimit:
-    """This app's IpLimit for one use, shared through Flask-Limiter's Redis when it has one."""
+def _app_limit(extension_key: str, key_prefix: str, kind: type[IpLimit] | type[BatchedIpLimit]):
+    """This app's limit for one use, shared through Flask-Limiter's Redis when it has one."""
     limit = current_app.extensions.get(extension_key)
     if limit is None:
         config = current_app.config
         storage = config["RATELIMIT_STORAGE_URI"]
         shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
         limit = current_app.extensions.setdefault(
-            extension_key, IpLimit(shared, config.get("RATELIMIT_STORAGE_OPTIONS"), key_prefix=key_prefix)
+            extension_key, kind(shared, config.get("RATELIMIT_STORAGE_OPTIONS"), key_prefix=key_prefix)
         )
     return limit

@@ -13,7 +13,7 @@ import time_machine
 from limits import parse
 from redis import Redis
 
-from linktrack.tracking.ip_limit import REDIS_REST_SECONDS, IpLimit
+from linktrack.tracking.ip_limit import PUSH_SECONDS, REDIS_REST_SECONDS, BatchedIpLimit, IpLimit, push_every
 from tests.support.faults import RedisServer
 
 # 30 s into a minute.
@@ -165,3 +165,50 @@ def test_memory_keeps_only_the_current_window(clock):
     worker.hit(limit, ADDRESS)
     assert worker.refused(limit, f"{1:032x}") is None
     assert len(worker._local) == 1
+
+
+@pytest.fixture
+def batched(redis_client, redis_url):
+    """Two processes' batched counters (the short links' clicks) sharing the test Redis."""
+    made = [BatchedIpLimit(redis_url, None, "LIMITS:short-link-ip") for _ in range(2)]
+    yield made
+    for worker in made:
+        worker.close()
+
+
+def incrby_calls(redis_client) -> int:
+    return redis_client.info("commandstats").get("cmdstat_incrby", {}).get("calls", 0)
+
+
+@pytest.mark.usefixtures("clock")
+class TestBatchedForTheRedirect:
+    """The short links' limit counts in each process and adds up in Redis in batches: no round trip
+    per click, and a documented excess per process."""
+
+    def test_a_worker_asks_redis_once_per_batch_of_hits(self, batched, redis_client, clock):
+        limit = parse("160 per minute")
+        assert push_every(limit) == 10
+        first, _ = batched
+        before = incrby_calls(redis_client)
+        assert allowed(first, limit, 1) == 1  # a worker's first hit is pushed (nothing heard yet)
+        assert allowed(first, limit, 29) == 29
+        assert incrby_calls(redis_client) - before == 1 + 2  # then every 10th: at hit 11 and 21
+        clock.shift(PUSH_SECONDS)
+        assert allowed(first, limit, 1) == 1  # held hits are pushed after PUSH_SECONDS anyway
+        assert int(redis_client.get(next(iter(redis_client.scan_iter("LIMITS:short-link-ip:*"))))) == 31
+
+    def test_two_workers_let_through_at_most_a_batch_each_beyond_the_limit(self, batched):
+        limit = parse("160 per minute")
+        first, second = batched
+        admitted = 0
+        for _ in range(200):
+            admitted += allowed(first, limit, 1) + allowed(second, limit, 1)
+        assert limit.amount <= admitted <= limit.amount + 2 * (push_every(limit) - 1)
+        assert allowed(first, limit, 5) == allowed(second, limit, 5) == 0
+
+    def test_small_limits_are_exact(self, batched):
+        limit = parse("4 per minute")
+        assert push_every(limit) == 1
+        first, second = batched
+        assert allowed(first, limit, 2) + allowed(second, limit, 2) == 4
+        assert second.hit(limit, ADDRESS) == 30 and first.hit(limit, ADDRESS) == 30
