@@ -8,11 +8,10 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
-from linktrack.extensions import db
 from linktrack.links import cache
 from linktrack.links import service as links
+from tests.support.queries import statements_counted
 from tests.support.redirect import create_link
 
 PROBER = "203.0.113.66"
@@ -21,20 +20,10 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
 
 @contextmanager
 def link_queries(app):
-    """Counts the statements that read campaign_links by short code while the block runs."""
-    seen = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if "FROM campaign_links" in statement and "short_code" in statement:
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    """The statements that read campaign_links by short code while the block runs."""
+    with statements_counted(app) as sent:
+        yield (found := [])
+    found.extend(statement for statement in sent if "FROM campaign_links" in statement and "short_code" in statement)
 
 
 def probe(client, code: str, ip: str = PROBER):
