@@ -108,6 +108,7 @@ RATE_LIMIT_SETTINGS = (
     "PASSWORD_RESET_RATE_LIMIT_PER_IP",
     "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
     "SHORT_LINK_RATE_LIMIT_PER_IP",
+    "SHORT_LINK_MISS_RATE_LIMIT_PER_IP",
 )
 
 # Numbers settable from the environment, with the parser each is read with.
@@ -162,6 +163,7 @@ ENVIRONMENT: dict[str, Callable[[str], object]] = {
     "FORWARDING_ALLOW_PRIVATE_ADDRESSES": flag,
     "METRICS_TOKEN": text,
     "LOG_FORMAT": choice("text", "json"),
+    "CONVERSION_CLOCK": choice("database", "app"),
     "ACCESS_LOG": flag,
     **dict.fromkeys(RATE_LIMIT_SETTINGS, rate_limit),
     **NUMBER_SETTINGS,
@@ -183,6 +185,10 @@ class Config:
     LINKTRACK_BASE_URL = None
     TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)
     ATTRIBUTION_WINDOW_DAYS = 30
+    # Whose clock decides a conversion's window: "database" (PostgreSQL's, one clock for every
+    # host) or "app" (this host's; the test suite's, which moves time with time-machine). SQLite
+    # runs in the app's process: its clock is the app's either way.
+    CONVERSION_CLOCK = "database"
     TRUST_PROXY_HOPS = 0
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
@@ -198,6 +204,8 @@ class Config:
     SHORT_LINK_RATE_LIMIT_PER_IP = (
         "120/minute;1200/hour"  # per link and address; over it: no tracking (redirect/limit.py)
     )
+    # Unknown short codes one address may look up (each a query); past it: 429 without a query (redirect/limit.py)
+    SHORT_LINK_MISS_RATE_LIMIT_PER_IP = "60/minute"
     LINK_API_RATE_LIMIT = "120 per minute"  # /api/links*, per creator (all their keys and their session)
     PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"  # "Forgot password?" requests from one address
     PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"  # reset emails to one address, asked by anyone
@@ -266,3 +274,4 @@ class TestConfig(Config):
     CLICK_COUNT_SECONDS = 0  # and the counts of that click
     CONVERSION_COUNT_SECONDS = 0  # and the counts its conversion made
     FORWARDING_ALLOW_PRIVATE_ADDRESSES = True  # the local HTTP server the tests send to
+    CONVERSION_CLOCK = "app"  # time-machine moves the app's clock, not PostgreSQL's (tests/tracking/test_clock.py)

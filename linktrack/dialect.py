@@ -118,6 +118,24 @@ def utc_day(column, dialect_name: str):
     return func.date(column, type_=Date)  # SQLite keeps UTC timestamps without a zone (models.UTCDateTime)
 
 
+def database_now(app_now, dialect_name: str):
+    """The time by the database's clock, for a statement that decides by it (the attribution
+    window): PostgreSQL's statement_timestamp(), one value all through the statement, whichever
+    host sends it. SQLite runs inside the app's process, so its clock is the app host's: `app_now`
+    (the caller's bind parameter) is the database's time there, and time-machine still moves it."""
+    if dialect_name == POSTGRESQL:
+        return func.statement_timestamp(type_=app_now.type)
+    return app_now
+
+
+def database_time_before(app_time, period, dialect_name: str):
+    """database_now() minus `period` (an Interval parameter), or on SQLite the app's `app_time`:
+    a look-back ("the last minute") on the same clock as database_now."""
+    if dialect_name == POSTGRESQL:
+        return func.statement_timestamp(type_=app_time.type) - period
+    return app_time
+
+
 def first_of_month(day_column, dialect_name: str):
     """The first day of a Date column's month."""
     if dialect_name == POSTGRESQL:

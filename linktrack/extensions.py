@@ -2,7 +2,6 @@
 
 from flask import current_app
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,7 +24,23 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+
+
+def hashed_remote_address() -> str:
+    """Flask-Limiter's key for a caller: its address's daily keyed hash (redirect/clicks.hash_ip),
+    so the limiter's Redis keys never hold a raw IP. Imported when first called: clicks.py imports
+    this module."""
+    from datetime import datetime, timezone
+
+    from flask_limiter.util import get_remote_address
+
+    from .redirect.clicks import hash_ip
+
+    day = datetime.now(timezone.utc).date()
+    return "address:" + hash_ip(get_remote_address() or "", day, current_app.config["SECRET_KEY"])[:32]
+
+
+limiter = Limiter(key_func=hashed_remote_address)
 
 
 # Every new connection gets the settings its database needs (SQLite: foreign keys on).

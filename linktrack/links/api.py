@@ -9,11 +9,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, request, url_for
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
 from ..errors import ApiError
-from ..extensions import limiter
+from ..extensions import hashed_remote_address, limiter
 from ..models import CampaignLink
 from ..web.api import api_blueprint, json_body
 from ..web.formatting import money
@@ -34,7 +33,7 @@ def _caller_key() -> str:
     callers (answered 401) are counted by address."""
     if current_user.is_authenticated:
         return f"creator:{current_user.id}"
-    return "address:" + (get_remote_address() or "")
+    return hashed_remote_address()
 
 
 def _limit_message() -> str:

@@ -12,8 +12,9 @@ import time
 from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
-from ..links.cache import SHORT_CODE_SHAPE, find_link
+from ..links.cache import SHORT_CODE_SHAPE
 from ..web.security import is_https
+from .limit import find_link_for
 from .views import click_through, redirect_answer
 
 
@@ -73,8 +74,8 @@ class ShortLinkFastPath:
         with self.app.app_context():
             now = time.time()
             try:
-                link = find_link(short_code, now)
-            except Exception:  # e.g. the database is away: Flask tries again and answers (503, 500) properly
+                link = find_link_for(short_code, environ.get("REMOTE_ADDR"), now)
+            except Exception:  # the database is away, too many unknown codes: Flask tries again and answers properly
                 return None
             if link is None or link.is_gone(now):
                 return None

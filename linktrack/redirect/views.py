@@ -18,13 +18,14 @@ from datetime import datetime, timezone
 from html import escape
 
 from flask import Blueprint, abort, current_app, request
+from werkzeug.exceptions import TooManyRequests
 
 from ..extensions import limiter
-from ..links.cache import CachedLink, find_link
+from ..links.cache import CachedLink
 from ..web.security import FAST_PATH_HEADERS
 from ..web.sessions import sessionless
 from .clicks import is_counted, record_click
-from .limit import counts_click
+from .limit import TooManyMisses, counts_click, find_link_for
 
 bp = Blueprint("redirect", __name__)
 
@@ -39,6 +40,11 @@ _302_HEADERS = {
     https: [("Content-Type", "text/html; charset=utf-8"), *NEVER_CACHED.items(), *FAST_PATH_HEADERS[https]]
     for https in (False, True)
 }
+
+
+UNKNOWN_CODES_EXPLANATION = (
+    "Many short links that do not exist were asked for from your network. Please wait a minute, then try again."
+)
 
 
 @limiter.request_filter
@@ -72,7 +78,12 @@ def click_through(link: CachedLink, *, method: str, headers, ip, user_agent, ref
 def follow(short_code: str):
     """302 to the link's destination with a fresh tracking id; HEAD and GET alike (Flask adds HEAD)."""
     now = time.time()
-    link = find_link(short_code, now)
+    try:
+        link = find_link_for(short_code, request.remote_addr, now)
+    except TooManyMisses as exc:
+        refusal = TooManyRequests(UNKNOWN_CODES_EXPLANATION, retry_after=exc.retry_after)
+        refusal.explanation = UNKNOWN_CODES_EXPLANATION
+        raise refusal from None
     if link is None:
         abort(404)
     if link.is_gone(now):

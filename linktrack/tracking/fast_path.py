@@ -3,8 +3,8 @@
 Why: measured with bench/conversions.py, Flask's per-request work (request and app contexts,
 Flask-Limiter resolving its limits, the login and CSRF hooks, the response object) cost more
 than recording the conversion. This layer does what a browser's conversion needs and nothing
-else: the per-IP rate limit (ip_limit.py: counted in the process, added up in Flask-Limiter's Redis
-in batches), service.record_conversion, the CORS and security headers.
+else: the per-IP rate limit (ip_limit.py: one count shared in Flask-Limiter's Redis, under the
+address's daily keyed hash), service.record_conversion, the CORS and security headers.
 
 It takes only a browser's call: POST, exactly /api/conversions, a JSON content type, a body of
 known length within CONVERSION_MAX_BYTES that parses to a JSON object, no Authorization header.
@@ -16,6 +16,7 @@ failed before anything was committed: Flask answers it, with a 503 if the databa
 import io
 import logging
 from contextlib import nullcontext
+from datetime import datetime, timezone
 
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
@@ -23,6 +24,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .. import dialect
 from ..errors import ApiError
 from ..extensions import db
+from ..redirect.clicks import hash_ip
 from ..web.api import cors_headers, loads_strict
 from ..web.security import api_headers, is_https
 from . import service
@@ -112,8 +114,8 @@ class ConversionFastPath:
 
     def _rate_limited(self, ip: str) -> ApiError | None:
         """The refusal if this address is over CONVERSION_RATE_LIMIT_PER_IP, else None (the hit is
-        counted, in this process and in batches in Redis: ip_limit.py). The per-tracking-id limit
-        is counted by service.record_conversion."""
+        counted in Redis under the address's daily keyed hash, never the raw IP: ip_limit.py). The
+        per-tracking-id limit is counted by service.record_conversion."""
         config = self.app.config
         if not config.get("RATELIMIT_ENABLED", True):
             return None
@@ -122,7 +124,8 @@ class ConversionFastPath:
             shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
             self._ip_limit = IpLimit(shared, config.get("RATELIMIT_STORAGE_OPTIONS"))
         limit = service.parsed_limit(config["CONVERSION_RATE_LIMIT_PER_IP"])
-        retry_after = self._ip_limit.hit(limit, ip)
+        address = hash_ip(ip, datetime.now(timezone.utc).date(), config["SECRET_KEY"])[:32]
+        retry_after = self._ip_limit.hit(limit, address)
         if retry_after is None:
             return None
         message = f"Too many conversions: at most {limit}. Try again later."

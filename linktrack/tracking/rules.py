@@ -7,6 +7,10 @@ from here: `days_since_click = floor(seconds since the click / 86,400)`, accepte
 no daylight-saving change moves the edge. tests/tracking/test_rules.py runs the Python rule and
 the PostgreSQL statement at every edge and requires the same answers.
 
+Whose `now`: the database's (CONVERSION_CLOCK=database, the default), read by the statement that
+reads the click (dialect.database_now via store.click_context_query), so hosts whose clocks
+disagree decide alike; on SQLite, embedded in the app's process, the app's clock is the database's.
+
 No database is read here: only values, and SQL expressions built from the same constants.
 """
 

@@ -11,7 +11,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -234,6 +234,9 @@ def record_conversion(
     if browser:
         require_origin(origin)
     store = store or SessionStore()
+    # The window is decided by the database's clock (one clock for every host; CONVERSION_CLOCK),
+    # read in the statement that reads the click, unless the caller says what time it is.
+    database_clock = now is None and current_app.config.get("CONVERSION_CLOCK", "database") == "database"
     now = now or utcnow()
     limit = tracking_id_limit()
     since = now - timedelta(seconds=limit.get_expiry()) if limit else now
@@ -259,6 +262,7 @@ def record_conversion(
             owner_id=owner_id,
             limit_amount=limit.amount if limit else None,
             since=since,
+            database_clock=database_clock,
         )
 
     row, stored = read_or_record()
@@ -267,6 +271,10 @@ def record_conversion(
     if row is None:
         raise unknown_tracking_id()
     click = ClickContext(row[0], row[1], row[2], row[3] or [], row[4], bool(row[5]), bool(row[6]), row[9])
+    if database_clock:
+        looked_back = now - since
+        now = conversion.converted_at = row[10].astimezone(timezone.utc)  # what the statement stored, if it did
+        since = now - looked_back
     if limit and row[7] >= limit.amount:
         raise ApiError(
             429,

@@ -20,8 +20,8 @@ from datetime import datetime
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
-    Date,
     Integer,
+    Interval,
     String,
     Uuid,
     and_,
@@ -55,11 +55,17 @@ UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if n
 
 
 @functools.cache
-def click_context_query():
+def click_context_query(dialect_name: str = POSTGRESQL, database_clock: bool = False):
     """(clicked_at, link id, creator id, allowed origins, window days, first of its type, forwards,
     the visitor's conversions since `recent_since` and the first of them, the link's cap on browser
-    revenue): one query."""
+    revenue, now): one query. `now` is the database's clock with `database_clock` (dialect.database_now:
+    every host decides the window by one clock), else the caller's `converted_at`."""
     tracking_id = bindparam("tracking_id", type_=Uuid)
+    now = bindparam("converted_at", type_=CONVERSIONS.c.converted_at.type)
+    since = bindparam("recent_since", type_=ConversionEvent.converted_at.type)
+    if database_clock:
+        now = dialect.database_now(now, dialect_name)
+        since = dialect.database_time_before(since, bindparam("recent_period", type_=Interval), dialect_name)
     has_type = (
         select(ConversionEvent.id)
         .where(ConversionEvent.tracking_id == tracking_id, ConversionEvent.event_type == bindparam("event_type"))
@@ -74,7 +80,6 @@ def click_context_query():
         )
         .exists()
     )
-    since = bindparam("recent_since", type_=ConversionEvent.converted_at.type)
     recent = (ConversionEvent.tracking_id == tracking_id, ConversionEvent.converted_at > since)
     return (
         select(
@@ -88,6 +93,7 @@ def click_context_query():
             select(func.count()).where(*recent).scalar_subquery().label("recent"),
             select(func.min(ConversionEvent.converted_at)).where(*recent).scalar_subquery().label("first_recent"),
             CampaignLink.max_browser_revenue.label("max_browser_revenue"),
+            now.label("now"),
         )
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
         .where(ClickEvent.tracking_id == tracking_id)
@@ -119,7 +125,7 @@ def insert_conversion(dialect_name: str):
 
 
 @functools.cache
-def record_if_allowed():
+def record_if_allowed(database_clock: bool = False):
     """PostgreSQL, one statement: the click's context (as click_context_query), and the conversion
     and its UncountedConversion stored only if the rules let it in: the click belongs to
     `campaign_link_id`, `origin` is allowed, the amount is within the link's browser cap, the click
@@ -129,10 +135,11 @@ def record_if_allowed():
     stored id, or NULL: then the caller applies the same rules to the context, in Python, to say
     which one refused (service.record_conversion; those rules are the authority and are tested at
     their edges on both databases)."""
-    click = click_context_query().cte("click")
-    now = bindparam("converted_at", type_=CONVERSIONS.c.converted_at.type)
+    click = click_context_query(POSTGRESQL, database_clock).cte("click")
+    now = click.c.now  # the conversion's time, by the clock click_context_query was told to read
     origin = bindparam("origin", type_=String)
     values = {name: bindparam(name, type_=CONVERSIONS.c[name].type) for name in CONVERSION_COLUMNS}
+    values["converted_at"] = now
     allowed = and_(
         click.c.link_id == bindparam("campaign_link_id", type_=Uuid),
         click.c.allowed_origins.op("@>")(func.jsonb_build_array(origin)),  # a NULL origin matches nothing
@@ -156,7 +163,7 @@ def record_if_allowed():
             click.c.user_id,
             values["event_type"],
             values["revenue_amount"],
-            bindparam("converted_on", type_=Date),  # the UTC day, from Python: no session time zone involved
+            dialect.utc_day(now, POSTGRESQL),  # the UTC day, whatever the session's time zone
             days,
             click.c.first_of_type,
             now,
@@ -181,14 +188,17 @@ class SessionStore:
         self.dialect_name = self.connection.dialect.name
         self.committed = False  # whether this request's conversion is stored for good
 
-    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime):
+    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime, database_clock):
         """(the click's context row or None, None): the rules are applied in Python, then `insert`."""
         params = {
             "tracking_id": conversion["tracking_id"],
             "event_type": conversion["event_type"],
             "recent_since": since,
+            "recent_period": conversion["converted_at"] - since,
+            "converted_at": conversion["converted_at"],
         }
-        return self.connection.execute(click_context_query(), {**params, "recent_since": since}).first(), None
+        query = click_context_query(self.dialect_name, database_clock)
+        return self.connection.execute(query, params).first(), None
 
     def insert(self, params: dict) -> bool:
         stored = self.connection.execute(insert_conversion(self.dialect_name), params).first()
@@ -214,7 +224,7 @@ class PsycopgStore:
         self.cursor = connection.cursor()  # one per connection, reused: it only runs record_if_allowed
         self.committed = False  # whether the last statement stored a conversion (autocommit)
 
-    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime):
+    def read_or_record(self, conversion: dict, *, origin, owner_id, limit_amount, since: datetime, database_clock):
         """(the click's context row or None, whether the conversion was stored): one round trip."""
         if owner_id is not None:
             raise ValueError("PsycopgStore records browser conversions only: its statement checks no owner")
@@ -223,9 +233,9 @@ class PsycopgStore:
             "origin": origin,
             "limit_amount": NO_LIMIT if limit_amount is None else limit_amount,
             "recent_since": since,
-            "converted_on": conversion["converted_at"].date(),
+            "recent_period": conversion["converted_at"] - since,
         }
-        sql, defaults = _compiled(record_if_allowed())
+        sql, defaults = _compiled(record_if_allowed(database_clock))
         data = params["event_data"]
         self.committed = False
         self.cursor.execute(sql, {**defaults, **params, "event_data": None if data is None else Jsonb(data)})

@@ -137,3 +137,32 @@ def test_limits_live_in_redis_when_redis_url_is_set_so_every_process_shares_them
     assert attempt_login(second_client, email, "wrong password").status_code == 422
     assert attempt_login(second_client, email, "wrong password").status_code == 429
     assert attempt_login(first_client, email, "wrong password").status_code == 429
+
+
+def test_no_redis_key_holds_a_raw_address(limited_app, creator, make_link, make_click, redis_client):
+    """Every limit counted by address (logins, the link API's anonymous callers, the conversion fast
+    path and the Flask view, short-link clicks and unknown codes) keys Redis by the address's daily
+    keyed hash. Before, the conversion fast path and every Flask-Limiter limit keyed by the raw IP."""
+    from tests.support.conversions import ORIGIN, conversion
+    from tests.support.redirect import click, create_link
+
+    ip = "203.0.113.77"
+    app = limited_app()
+    _, email, _ = creator()
+    client = app.test_client()
+    attempt_login(client, email, "wrong password", environ_base={"REMOTE_ADDR": ip})
+    client.get("/api/links", environ_base={"REMOTE_ADDR": ip})  # 401, counted by address
+    link = create_link(app, creator()[0])
+    click(client, link["short_code"], ip=ip)
+    client.get("/made-up-code", environ_base={"REMOTE_ADDR": ip})
+    link_id = make_link(creator()[0])
+    attributed = (link_id, make_click(link_id))
+    body = conversion(attributed, event_type="newsletter_signup")
+    landing = {"headers": {"Origin": ORIGIN}, "environ_base": {"REMOTE_ADDR": ip}}
+    assert client.post("/api/conversions", json=body, **landing).status_code == 201  # the fast path
+    assert client.post("/api/conversions", data="{}", **landing).status_code == 415  # the Flask view
+
+    keys = [key.decode() for key in redis_client.keys("*")]
+    for part in ("auth.login", "links_api", "short-link-ip", "short-link-miss", "conversions-ip", "tracking.record"):
+        assert any(part in key for key in keys), (part, keys)
+    assert not [key for key in keys if ip in key or ip.replace(".", "") in key]

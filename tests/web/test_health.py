@@ -12,15 +12,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from linktrack.config import normalise_database_url
 from linktrack.counting.buffer import STALLED_SECONDS, ClickWriter, WriteLater
 from linktrack.counting.consumer import consumer, count_now
-from linktrack.extensions import db
 from linktrack.redirect.clicks import click_writer, flush_clicks
 from linktrack.web.health import READY_TIMEOUT_SECONDS
 from tests.support.faults import RedisServer, free_port, wait_until
+from tests.support.queries import statements_counted
 from tests.support.redirect import CHROME_WINDOWS, create_link, stored_clicks
 
 ALL_OK = {
@@ -29,23 +29,6 @@ ALL_OK = {
     "click_buffer": {"status": "ok"},
     "counting": {"status": "ok"},
 }
-
-
-@contextmanager
-def statements_counted(app):
-    """Every statement the app's engine sends while the block runs."""
-    sent = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        sent.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def assert_probe_headers(response):
