@@ -38,6 +38,7 @@ SPECIAL = {
     "LINKTRACK_BASE_URL": ("https://go.example.com/", "https://go.example.com"),
     "REDIS_URL": ("redis://127.0.0.1:6379/5", "redis://127.0.0.1:6379/5"),
     "LOG_FORMAT": ("json", "json"),
+    "CONVERSION_CLOCK": ("app", "app"),
 }
 CONFIG_KEYS = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 
