@@ -56,6 +56,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = None  # filled by create_app (needs the instance path)
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
+    # False behind a transaction-mode pooler that cannot keep them (PgBouncer before 1.21; dialect.engine_options).
+    DATABASE_PREPARED_STATEMENTS = True
+    MAINTENANCE_DATABASE_URL = None  # recount and cleanup (session state): direct or session-mode; unset: DATABASE_URL
+    REPORTS_DATABASE_URL = None  # report pages read here (a streaming replica); unset: DATABASE_URL
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
     TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)
@@ -123,6 +127,11 @@ class Config:
             values["SECRET_KEY"] = environ["SECRET_KEY"]
         if environ.get("DATABASE_URL"):
             values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(environ["DATABASE_URL"])
+        for name in ("MAINTENANCE_DATABASE_URL", "REPORTS_DATABASE_URL"):
+            if environ.get(name):
+                values[name] = normalise_database_url(environ[name])
+        if "DATABASE_PREPARED_STATEMENTS" in environ:
+            values["DATABASE_PREPARED_STATEMENTS"] = _bool(environ["DATABASE_PREPARED_STATEMENTS"], True)
         if environ.get("REDIS_URL"):
             values["REDIS_URL"] = environ["REDIS_URL"]
         if environ.get("LINKTRACK_BASE_URL"):
