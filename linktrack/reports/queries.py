@@ -8,7 +8,9 @@ whole months from LinkMonthlyStats and only the partial months at its edges day 
 read raw rows, through the (campaign_link_id, converted_at) index.
 
 Every query is scoped to one creator (user_id) or to one link the caller already owns, and only
-reads: the aggregates are written by linktrack.counting. The value objects are in figures.py.
+reads: the aggregates are written by linktrack.counting. Reads go through reports_session(), a read
+replica when REPORTS_DATABASE_URL is set (figures then trail the primary by its replay lag); the
+owner check that picks the link reads the primary. The value objects are in figures.py.
 """
 
 import uuid

@@ -156,7 +156,7 @@ class PostgresCluster:
         standby = PostgresCluster()
         standby._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-D", str(standby.data),
-            "-R", "-X", "stream", "--no-sync",
+            "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
         )  # fmt: skip
         return standby.start()
 
@@ -195,9 +195,8 @@ class PgBouncer:
 
     def start(self) -> "PgBouncer":
         command = [PGBOUNCER, str(self.directory / "pgbouncer.ini")]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        user = "postgres" if os.geteuid() == 0 else None  # no runuser in between: stop() signals pgbouncer itself
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user)
         wait_until(self._listening, 10, f"pgbouncer on port {self.port}")
         return self
 
@@ -217,6 +216,7 @@ class PgBouncer:
         return sum(int(row.split("|")[column]) for row in rows if row.startswith("postgres|"))
 
     def stop(self) -> None:
+        """SIGTERM: PgBouncer's immediate shutdown (its clients are cut off)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
