@@ -36,23 +36,12 @@ def bouncer(primary):
 
 
 @pytest.fixture
-def app_on(tmp_path):
-    """`app_on(url, **settings)`: an app whose DATABASE_URL is `url`; every engine it made (the
-    maintenance and reports binds too) is disposed after the test."""
-    built = []
+def app_on(make_app):
+    """`app_on(url, **settings)`: an app whose DATABASE_URL (and any *_DATABASE_URL given) is a
+    libpq URL such as a cluster's or a pooler's."""
 
     def build(url: str, **overrides):
-        overrides.setdefault("INSTANCE_PATH", str(tmp_path / "instance"))
-        for name in ("MAINTENANCE_DATABASE_URL", "REPORTS_DATABASE_URL"):
-            if overrides.get(name):
-                overrides[name] = normalise_database_url(overrides[name])
-        application = create_app(app_settings(normalise_database_url(url), **overrides))
-        built.append(application)
-        return application
+        urls = {name: normalise_database_url(value) for name, value in overrides.items() if name.endswith("_URL")}
+        return make_app(database=normalise_database_url(url), **{**overrides, **urls})
 
-    yield build
-    for application in built:
-        with application.app_context():
-            db.session.remove()
-            for engine in db.engines.values():
-                engine.dispose()
+    return build
