@@ -154,11 +154,15 @@ class PostgresCluster:
         port of its own and started. initdb's pg_hba already trusts replication from 127.0.0.1, and
         PostgreSQL's defaults (wal_level replica, ten WAL senders, hot_standby on) stream as they are."""
         standby = PostgresCluster()
-        standby._run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-D", str(standby.data),
-            "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
-        )  # fmt: skip
-        return standby.start()
+        try:
+            standby._run(
+                "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-D", str(standby.data),
+                "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+            )  # fmt: skip
+            return standby.start()
+        except BaseException:
+            standby.destroy()
+            raise
 
     def replayed(self, primary: "PostgresCluster") -> bool:
         """Whether this standby has replayed everything `primary` has written so far."""
