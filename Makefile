@@ -38,8 +38,15 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+# The connection-pooling tests (tests/database) run Debian's PgBouncer in front of a cluster of their own.
+PGBOUNCER ?= /usr/sbin/pgbouncer
+$(PGBOUNCER):
+	@command -v apt-get >/dev/null || { echo "install PgBouncer at $(PGBOUNCER) to run the pooling tests" >&2; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+
 ## test: install what the tests need and run the whole suite (TEST_DATABASE_URL picks PostgreSQL)
-test: $(VENV)/.dev-installed $(CHROMIUM)
+test: $(VENV)/.dev-installed $(CHROMIUM) $(PGBOUNCER)
 	$(BIN)/ruff check linktrack tests bench
 	$(BIN)/pytest
 

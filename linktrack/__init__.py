@@ -128,25 +128,47 @@ def _finish_config(app: Flask) -> None:
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config.get("LINKTRACK_BASE_URL"), app.config.get("TRUSTED_HOSTS"))
     redis_url = app.config.get("REDIS_URL")
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dialect.engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"],
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-        app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
-    )
-    if dialect.is_postgresql_url(app.config["SQLALCHEMY_DATABASE_URI"]):  # SQLite keeps Flask-SQLAlchemy's pool
-        pool = {"pool_size": app.config["DATABASE_POOL_SIZE"], "max_overflow": app.config["DATABASE_MAX_OVERFLOW"]}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**pool, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    _finish_engines(app)
+
+
+def _finish_engines(app: Flask) -> None:
+    """The engine options fitted to each URL, and the maintenance and reports engines as binds
+    (extensions.maintenance_engine, extensions.reports_session) when their URLs are set and differ
+    from DATABASE_URL. The maintenance URL is direct or session-mode, where prepared statements work."""
+    from .extensions import MAINTENANCE_BIND, REPORTS_BIND
+
+    config = app.config
+    primary, options = config["SQLALCHEMY_DATABASE_URI"], config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+    def fitted(url: str, prepared_statements: bool) -> dict:
+        timeout = config["DATABASE_CONNECT_TIMEOUT_SECONDS"]
+        fitted_options = dialect.engine_options(url, options, timeout, prepared_statements)
+        if dialect.is_postgresql_url(url):  # SQLite keeps Flask-SQLAlchemy's pool
+            pool = {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": config["DATABASE_MAX_OVERFLOW"]}
+            fitted_options = {**pool, **fitted_options}
+        return fitted_options
+
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = fitted(primary, config["DATABASE_PREPARED_STATEMENTS"])
+    binds = dict(config.get("SQLALCHEMY_BINDS") or {})
+    for key, url, prepared_statements in (
+        (MAINTENANCE_BIND, config.get("MAINTENANCE_DATABASE_URL"), True),
+        (REPORTS_BIND, config.get("REPORTS_DATABASE_URL"), config["DATABASE_PREPARED_STATEMENTS"]),
+    ):
+        if url and url != primary:
+            binds[key] = {"url": url, **fitted(url, prepared_statements)}
+    config["SQLALCHEMY_BINDS"] = binds
 
 
 def _register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (tables must be known to Flask-Migrate)
     from .auth.service import install_login
-    from .extensions import csrf, db, limiter, migrate
+    from .extensions import csrf, db, install_reports_session, limiter, migrate
     from .web.api import StrictJSONProvider
     from .web.sessions import SessionInterface
 
     app.json = StrictJSONProvider(app)
     db.init_app(app)
+    install_reports_session(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -146,6 +146,9 @@ NUMBER_SETTINGS = {
 ENVIRONMENT: dict[str, Callable[[str], object]] = {
     "SECRET_KEY": text,
     "DATABASE_URL": normalise_database_url,
+    "MAINTENANCE_DATABASE_URL": normalise_database_url,
+    "REPORTS_DATABASE_URL": normalise_database_url,
+    "DATABASE_PREPARED_STATEMENTS": flag,
     "REDIS_URL": text,
     "LINKTRACK_BASE_URL": lambda value: value.rstrip("/"),
     "TRUSTED_HOSTS": text,
@@ -181,6 +184,10 @@ class Config:
     DATABASE_CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL: give up connecting after this (libpq's minimum is 2)
     DATABASE_POOL_SIZE = 5  # PostgreSQL: connections each process keeps open (SQLAlchemy's pool_size)
     DATABASE_MAX_OVERFLOW = 10  # and opens on top of them at a peak, closed once returned
+    # False behind a transaction-mode pooler that cannot keep them (PgBouncer before 1.21; dialect.engine_options).
+    DATABASE_PREPARED_STATEMENTS = True
+    MAINTENANCE_DATABASE_URL = None  # recount and cleanup (session state): direct or session-mode; unset: DATABASE_URL
+    REPORTS_DATABASE_URL = None  # report pages read here (a streaming replica); unset: DATABASE_URL
     REDIS_URL = None
     LINKTRACK_BASE_URL = None
     TRUSTED_HOSTS = None  # more host names to answer besides LINKTRACK_BASE_URL's (web/hosts.py)

@@ -58,18 +58,25 @@ def file_database_url(path: str) -> str:
     return "sqlite:///" + path
 
 
-def engine_options(url: str, options: dict, connect_timeout: float) -> dict:
+def engine_options(url: str, options: dict, connect_timeout: float, prepared_statements: bool = True) -> dict:
     """SQLALCHEMY_ENGINE_OPTIONS fitted to the database `url` names.
 
     SQLite has no server to ping: pre-ping would only cost a query per checkout there. libpq waits
     for an unreachable or hung PostgreSQL server as long as TCP does (minutes): the connect is
     bounded by `connect_timeout` seconds, so the request answers 503 instead of holding a web
-    worker (errors.py). An explicit connect_args entry wins.
+    worker (errors.py). psycopg prepares a statement on the server once a connection has run it
+    five times; `prepared_statements` False turns that off (prepare_threshold None), for a
+    transaction-mode pooler such as PgBouncer before 1.21, which hands the next transaction another
+    server connection where the prepared name is unknown, or already taken by another client's. An
+    explicit connect_args entry wins.
     """
     if is_sqlite_url(url):
         return {name: value for name, value in options.items() if name != "pool_pre_ping"}
     if is_postgresql_url(url):
-        return {**options, "connect_args": {"connect_timeout": connect_timeout, **options.get("connect_args", {})}}
+        connect_args = {"connect_timeout": connect_timeout}
+        if not prepared_statements:
+            connect_args["prepare_threshold"] = None
+        return {**options, "connect_args": {**connect_args, **options.get("connect_args", {})}}
     return options
 
 

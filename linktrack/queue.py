@@ -115,7 +115,8 @@ def _forget_inherited_connections_after_fork() -> None:
 def _drop_pool_in_child() -> None:
     if _worker_app is not None:
         with _worker_app.app_context():
-            db.engine.dispose(close=False)
+            for engine in db.engines.values():  # the maintenance and reports engines too
+                engine.dispose(close=False)
 
 
 def job(func: Callable) -> Callable:

@@ -88,12 +88,13 @@ def redis_client(redis_url):
 
 @pytest.fixture
 def make_app(database_url, tmp_path):
-    """Build extra apps with settings of their own (rate limits on, Redis, production mode)."""
+    """Build extra apps with settings of their own (rate limits on, Redis, production mode), on the
+    suite's database or on the SQLAlchemy URL `database` names."""
     built = []
 
-    def build(**overrides):
+    def build(database: str | None = None, **overrides):
         overrides.setdefault("INSTANCE_PATH", str(tmp_path / "instance"))
-        application = create_app(app_settings(database_url, **overrides))
+        application = create_app(app_settings(database or database_url, **overrides))
         built.append(application)
         return application
 
@@ -101,7 +102,8 @@ def make_app(database_url, tmp_path):
     for application in built:
         with application.app_context():
             db.session.remove()
-            db.engine.dispose()
+            for engine in db.engines.values():  # the maintenance and reports binds too
+                engine.dispose()
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ ENV_SETTINGS = (
     "ATTRIBUTION_WINDOW_DAYS",
     "TRUST_PROXY_HOPS",
     "RATELIMIT_ENABLED",
+    "DATABASE_PREPARED_STATEMENTS",
+    "MAINTENANCE_DATABASE_URL",
+    "REPORTS_DATABASE_URL",
 )
 
 
@@ -118,6 +121,34 @@ def test_environment_settings_are_read(monkeypatch, tmp_path):
     assert app.config["ATTRIBUTION_WINDOW_DAYS"] == 14
     assert app.config["LINKTRACK_BASE_URL"] == "https://lt.example.com"
     assert app.config["RATELIMIT_ENABLED"] is False
+
+
+def test_pooler_maintenance_and_replica_urls_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@pgbouncer.example.com:6432/linktrack")
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "false")
+    monkeypatch.setenv("MAINTENANCE_DATABASE_URL", "postgres://app@db.example.com/linktrack")
+    monkeypatch.setenv("REPORTS_DATABASE_URL", "postgres://app@replica.example.com/linktrack")
+    app = build_testing_app(tmp_path)
+    with app.app_context():  # engines are made, nothing is connected
+        hosts = {key: engine.url.host for key, engine in db.engines.items()}
+        assert hosts == {
+            None: "pgbouncer.example.com",
+            "maintenance": "db.example.com",
+            "reports": "replica.example.com",
+        }
+        assert all(engine.url.drivername == "postgresql+psycopg" for engine in db.engines.values())
+    binds = app.config["SQLALCHEMY_BINDS"]
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["prepare_threshold"] is None
+    assert binds["reports"]["connect_args"]["prepare_threshold"] is None  # the replica's pool, likewise
+    assert "prepare_threshold" not in binds["maintenance"]["connect_args"]  # direct or session mode: they work
+
+
+def test_without_those_urls_there_is_one_engine_and_psycopg_prepares(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@db.example.com/linktrack")
+    app = build_testing_app(tmp_path)
+    with app.app_context():
+        assert list(db.engines) == [None]
+    assert "prepare_threshold" not in app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
 
 
 def test_a_mapping_overrides_the_environment(monkeypatch, tmp_path):

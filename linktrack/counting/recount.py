@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from .. import dialect
-from ..extensions import db
+from ..extensions import maintenance_engine
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, User
 from ..tracking.rules import days_since_click_sql
 from .counters import (
@@ -92,7 +92,7 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
     equal the raw events minus the uncounted ones, a batch of links at a time (see the module
     docstring)."""
     link_ids = None if link_ids is None else list(link_ids)
-    with db.engine.connect() as connection:
+    with maintenance_engine().connect() as connection:  # session state: no transaction-mode pooler
         connection.detach()  # closed at the end, not pooled: its session lock and temp tables end with it
         dialect.snapshots_then_writes(connection, RECOUNT_LOCK, setup=lambda connection: _steps(connection, link_ids))
 

@@ -8,7 +8,9 @@ whole months from LinkMonthlyStats and only the partial months at its edges day 
 read raw rows, through the (campaign_link_id, converted_at) index.
 
 Every query is scoped to one creator (user_id) or to one link the caller already owns, and only
-reads: the aggregates are written by linktrack.counting. The value objects are in figures.py.
+reads: the aggregates are written by linktrack.counting. Reads go through reports_session(), a read
+replica when REPORTS_DATABASE_URL is set (figures then trail the primary by its replay lag); the
+owner check that picks the link reads the primary. The value objects are in figures.py.
 """
 
 import uuid
@@ -19,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, union_all
 
-from ..extensions import db
+from ..extensions import reports_session
 from ..models import (
     EVENT_TYPES,
     CampaignLink,
@@ -101,7 +103,11 @@ def _sums(rows) -> dict[str, Any]:
 
 def summed_figures(rows, *conditions) -> Figures:
     """Every counter of `rows` (a counter_rows subquery) summed, where `conditions` hold."""
-    row = db.session.execute(select(*[expr.label(name) for name, expr in _sums(rows).items()]).where(*conditions)).one()
+    row = (
+        reports_session()
+        .execute(select(*[expr.label(name) for name, expr in _sums(rows).items()]).where(*conditions))
+        .one()
+    )
     return Figures.from_row(row._mapping)
 
 
@@ -125,7 +131,7 @@ def _series(date_range: DateRange, table, *conditions) -> list[SeriesPoint]:
     revenue = sum(
         (getattr(table, f"{t}_revenue") for t in EVENT_TYPES[1:]), getattr(table, f"{EVENT_TYPES[0]}_revenue")
     )
-    rows = db.session.execute(
+    rows = reports_session().execute(
         select(table.day, func.sum(table.clicks), func.sum(conversions), func.sum(revenue))
         .where(table.day >= date_range.start, table.day <= date_range.end, *conditions)
         .group_by(table.day)
@@ -148,7 +154,7 @@ def _series(date_range: DateRange, table, *conditions) -> list[SeriesPoint]:
 
 
 def _lags(*conditions, window_days: int | None = None) -> LagDistribution:
-    rows = db.session.execute(
+    rows = reports_session().execute(
         select(LinkDailyLag.days_since_click, func.sum(LinkDailyLag.conversions))
         .where(*conditions)
         .group_by(LinkDailyLag.days_since_click)
@@ -249,7 +255,7 @@ def grouped_rows(statement: Select, group: str, *, stream: bool = False) -> Iter
     """Run a grouped_query; `stream` fetches in batches (server-side cursor on PostgreSQL)."""
     if stream:
         statement = statement.execution_options(yield_per=500)
-    for row in db.session.execute(statement):
+    for row in reports_session().execute(statement):
         yield _row(group, row._mapping)
 
 
@@ -274,13 +280,13 @@ def _all_groups(user_id: int, date_range: DateRange) -> dict[str, list[GroupRow]
     campaigns here: a third of the cost of grouping three times in SQL.
     """
     rows = counter_rows(date_range, user_id=user_id)
-    per_link = db.session.execute(
+    per_link = reports_session().execute(
         select(rows.c.campaign_link_id, *[expr.label(name) for name, expr in _sums(rows).items()]).group_by(
             rows.c.campaign_link_id
         )
     )
     figures = {row.campaign_link_id: Figures.from_row(row._mapping) for row in per_link}
-    links = db.session.execute(select(*_group_columns("link")).where(CampaignLink.user_id == user_id))
+    links = reports_session().execute(select(*_group_columns("link")).where(CampaignLink.user_id == user_id))
     rows: dict[str, list[GroupRow]] = {"link": [], "video": [], "campaign": []}
     by_video: dict[str, Figures] = {}
     by_campaign: dict[str, Figures] = {}
@@ -320,7 +326,8 @@ def dashboard_summary(user_id: int, date_range: DateRange | None = None) -> Dash
         top_videos=top["video"],
         top_campaigns=top["campaign"],
         has_links=bool(top["link"])
-        or db.session.scalar(select(CampaignLink.id).where(CampaignLink.user_id == user_id).limit(1)) is not None,
+        or reports_session().scalar(select(CampaignLink.id).where(CampaignLink.user_id == user_id).limit(1))
+        is not None,
     )
 
 
@@ -358,7 +365,7 @@ def conversions_by_source(link_id: uuid.UUID, date_range: DateRange) -> list[Sou
     """The link's conversions and revenue in the range per source (browser, then server), from the
     conversions themselves: the counters do not keep the source. One grouped read of the link's
     (campaign_link_id, converted_at) index, on the report page only."""
-    rows = db.session.execute(
+    rows = reports_session().execute(
         select(ConversionEvent.source, func.count(), func.sum(ConversionEvent.revenue_amount))
         .where(
             ConversionEvent.campaign_link_id == link_id,
@@ -373,7 +380,7 @@ def conversions_by_source(link_id: uuid.UUID, date_range: DateRange) -> list[Sou
 
 def recent_conversions(link_id: uuid.UUID, date_range: DateRange, limit: int = RECENT_CONVERSIONS) -> list:
     """The link's latest conversions in the range, with how long after their click each came."""
-    rows = db.session.execute(
+    rows = reports_session().execute(
         select(ConversionEvent, ClickEvent.clicked_at)
         .outerjoin(ClickEvent, ClickEvent.tracking_id == ConversionEvent.tracking_id)
         .where(
@@ -403,7 +410,7 @@ def _click_breakdown(link_id: uuid.UUID, date_range: DateRange, dimension: str) 
     """Counted clicks (bots left out) of one link in a range, per value of a breakdown dimension
     ('referrer' hosts, 'device', 'browser', 'os'; '' for none), from LinkDailyBreakdown."""
     B = LinkDailyBreakdown
-    rows = db.session.execute(
+    rows = reports_session().execute(
         select(B.value, func.sum(B.clicks))
         .where(
             B.campaign_link_id == link_id, B.dimension == dimension, B.day >= date_range.start, B.day <= date_range.end

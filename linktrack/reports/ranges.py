@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from ..extensions import db
+from ..extensions import reports_session
 from ..models import LinkDailyStats, utcnow
 
 PRESETS = {
@@ -159,9 +159,11 @@ def parse_date_range(
 
 def first_day_with_data(user_id: int) -> date | None:
     """The creator's earliest aggregate day, for "all time" (the (user_id, day) index answers it)."""
-    return db.session.scalar(select(func.min(LinkDailyStats.day)).where(LinkDailyStats.user_id == user_id))
+    return reports_session().scalar(select(func.min(LinkDailyStats.day)).where(LinkDailyStats.user_id == user_id))
 
 
 def first_day_of_link(link_id: uuid.UUID) -> date | None:
     """The link's earliest aggregate day, for "all time" on its report and its JSON."""
-    return db.session.scalar(select(func.min(LinkDailyStats.day)).where(LinkDailyStats.campaign_link_id == link_id))
+    return reports_session().scalar(
+        select(func.min(LinkDailyStats.day)).where(LinkDailyStats.campaign_link_id == link_id)
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Float, cast, func, select
 
-from ..extensions import db
+from ..extensions import reports_session
 from ..models import EVENT_TYPES, CampaignLink
 from ..web.formatting import money
 from .figures import GROUPS, NO_CAMPAIGN, Figures, GroupRow
@@ -204,16 +204,27 @@ def table_totals(user_id: int, query: TableQuery) -> Figures:
 
 def filter_options(user_id: int) -> tuple[list[str], list[str]]:
     """The creator's video ids and campaign names, for the filter menus (one row per link at most)."""
-    videos = db.session.scalars(
-        select(CampaignLink.video_id).where(CampaignLink.user_id == user_id).distinct().order_by(CampaignLink.video_id)
-    ).all()
-    campaigns = db.session.scalars(
-        select(CampaignLink.campaign)
-        .where(CampaignLink.user_id == user_id, CampaignLink.campaign.is_not(None))
-        .distinct()
-        .order_by(CampaignLink.campaign)
-    ).all()
-    has_unnamed = db.session.scalar(
+    videos = (
+        reports_session()
+        .scalars(
+            select(CampaignLink.video_id)
+            .where(CampaignLink.user_id == user_id)
+            .distinct()
+            .order_by(CampaignLink.video_id)
+        )
+        .all()
+    )
+    campaigns = (
+        reports_session()
+        .scalars(
+            select(CampaignLink.campaign)
+            .where(CampaignLink.user_id == user_id, CampaignLink.campaign.is_not(None))
+            .distinct()
+            .order_by(CampaignLink.campaign)
+        )
+        .all()
+    )
+    has_unnamed = reports_session().scalar(
         select(CampaignLink.id).where(CampaignLink.user_id == user_id, CampaignLink.campaign.is_(None)).limit(1)
     )
     return list(videos), list(campaigns) + ([NO_CAMPAIGN] if has_unnamed else [])

@@ -27,7 +27,7 @@ from sqlalchemy import and_, delete, literal, or_, select, update
 
 from .. import dialect
 from ..counting.recount import recount_daily_stats
-from ..extensions import db
+from ..extensions import db, maintenance_session
 from ..models import CampaignLink, ClickEvent, ConversionEvent, User, UTCDateTime, utcnow
 from .rules import days_since_click_sql
 
@@ -47,6 +47,7 @@ class CleanupReport:
         return counts
 
 
+@maintenance_session()  # long batched work off the transaction pooler, beside the recount it ends with
 def run_cleanup(user_id: int | None = None, now: datetime | None = None) -> CleanupReport:
     """Clean `user_id`'s data (every creator's when None) and answer what changed."""
     now = now or utcnow()
