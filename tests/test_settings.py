@@ -39,6 +39,8 @@ SPECIAL = {
     "REDIS_URL": ("redis://127.0.0.1:6379/5", "redis://127.0.0.1:6379/5"),
     "LOG_FORMAT": ("json", "json"),
     "CONVERSION_CLOCK": ("app", "app"),
+    "MAINTENANCE_DATABASE_URL": ("postgres://u@db.example/x", "postgresql+psycopg://u@db.example/x"),
+    "REPORTS_DATABASE_URL": ("postgres://u@replica.example/x", "postgresql+psycopg://u@replica.example/x"),
 }
 CONFIG_KEYS = {"DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 
