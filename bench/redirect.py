@@ -2,12 +2,12 @@
 
     .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 4] [--gunicorn-threads 1]
 
-Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_DATABASE_URL, default
-postgresql://postgres@127.0.0.1:5432/bench: created if missing and emptied, never a database you
-care about), seeds a creator and four links, and drives GET /<code> with wrk (Debian:
-`apt-get install wrk`) for a fixed time. Then it does the same against bench/bare_app.py, a
-Flask app answering the same 302 from a dict. It prints requests/s, p50 and p99 latency, the
-302s answered and, for linktrack, the click rows stored during the run.
+Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_REDIRECT_DATABASE_URL,
+default postgresql://postgres@127.0.0.1:5432/bench_redirect: created if missing and emptied, only
+ever a benchmark's own: bench/common.py), seeds a creator and four links, and drives GET /<code>
+with wrk (Debian: `apt-get install wrk`) for a fixed time. Then it does the same against
+bench/bare_app.py, a Flask app answering the same 302 from a dict. It prints requests/s, p50 and
+p99 latency, the 302s answered and, for linktrack, the click rows stored during the run.
 
 Every request carries a browser user agent, so every answered 302 must have stored a row.
 Rows are counted after gunicorn has shut down gracefully, so requests wrk abandoned at the end
@@ -32,10 +32,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import wrk_report_lua
+from bench.common import scratch_database_url, wrk_report_lua
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Mobile Safari/537.36"
@@ -71,7 +70,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = scratch_database_url("redirect")
     links = prepare_database(database_url)
     codes = list(links)
     worker_class = "gthread" if args.gunicorn_threads > 1 else "sync"
