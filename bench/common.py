@@ -31,6 +31,7 @@ DATABASES = {
     "reports": "bench_reports",
     "reports_small": "bench_reports_small",
     "scale": "bench_scale",
+    "scale_conversions": "bench_scale_conversions",
     "soak": "bench_soak",
 }
 LOCAL_POSTGRESQL = "postgresql://postgres@127.0.0.1:5432/"
