@@ -18,7 +18,8 @@ generate_series into the migrated tables with their indexes in place (as the app
 UUIDv4 keys split their B-tree pages as live inserts do), then VACUUM ANALYZE; prints the table's
 and each index's bytes per row (summed over partitions if the table is partitioned). The same
 clicks again with time-ordered UUIDv7 ids and tracking ids, in a copy of the table, show what the
-time-ordered ids issue 14 asks for change in the indexes.
+time-ordered ids issue 14 asks for change in the indexes, and a copy as the cleanup leaves clicks
+past their PII retention (written afresh) what an old month costs.
 
 Databases: bench_scale (BENCH_SCALE_DATABASE_URL) for the redirect and the storage,
 bench_scale_conversions (BENCH_SCALE_CONVERSIONS_DATABASE_URL) for the conversions; both rebuilt.
@@ -224,6 +225,18 @@ FROM (SELECT row_number() OVER () AS n, tracking_id, campaign_link_id, clicked_a
 """
 
 
+# Clicks past CLICK_PII_RETENTION_DAYS as the cleanup leaves them (user agent and IP hash cleared, the
+# referrer cut to its origin), written afresh, as a rewritten or recreated monthly partition holds them.
+ANONYMISED_SQL = """
+CREATE TABLE scale_click_events_anonymised (LIKE click_events INCLUDING ALL);
+INSERT INTO scale_click_events_anonymised
+SELECT id, campaign_link_id, tracking_id, NULL, NULL, CASE WHEN referrer IS NOT NULL THEN 'https://www.youtube.com' END,
+       device_type, browser, os, is_bot, is_unique, clicked_at
+FROM click_events ORDER BY clicked_at;
+"""
+TABLES = ("click_events", "scale_click_events_v7", "scale_click_events_anonymised", "conversion_events")
+
+
 def measure_storage(url: str, rows: int) -> None:
     from linktrack.extensions import db
 
@@ -244,10 +257,12 @@ def measure_storage(url: str, rows: int) -> None:
         conn.execute(CONVERSIONS_SQL)
         conn.commit()
         print(f"conversions from a fifth of them in {time.perf_counter() - started:.1f} s")
+        conn.execute(ANONYMISED_SQL)
+        conn.commit()
         conn.autocommit = True
-        for table in ("click_events", "scale_click_events_v7", "conversion_events"):
+        for table in TABLES:
             conn.execute(f"VACUUM ANALYZE {table}")
-        for table in ("click_events", "scale_click_events_v7", "conversion_events"):
+        for table in TABLES:
             print_sizes(conn, table)
 
 
