@@ -71,12 +71,14 @@ class Host:
 
     def ready(self) -> bool:
         assert self.process.poll() is None, f"gunicorn {self.name} exited:\n{self.log.read_text()}"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             connection.request("GET", "/healthz")
             return connection.getresponse().status == 200
         except OSError:
             return False
+        finally:
+            connection.close()
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -231,15 +233,24 @@ def funnel(host: Host, link_id: str, api_key: str) -> dict:
     return {stage["stage"]: stage["count"] for stage in json.loads(answer)["stages"]}
 
 
+@pytest.fixture
+def engine(database_url):
+    """A connection pool of the test's own on the shared database, for reading what the hosts wrote."""
+    pool = create_engine(database_url)
+    yield pool
+    pool.dispose()
+
+
 def test_two_hosts_lose_nothing_count_exactly_and_see_every_edit(
-    app, database_url, redis_client, redis_url, creator, api_key_for, tmp_path
+    app, engine, database_url, redis_client, redis_url, creator, api_key_for, tmp_path
 ):
     user_id, _, _ = creator()
     api_key = api_key_for(user_id)
     link = create_link(app, user_id, destination_url=f"{ORIGIN}/course?v=0", allowed_origins=[ORIGIN])
     link_id, short_code = str(link["id"]), link["short_code"]
+    # Only what these settings say: no setting of the developer's shell (a base URL, another database).
     env = {
-        **os.environ,
+        **{name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ},
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "SECRET_KEY": "multihost-secret-key",
@@ -247,8 +258,6 @@ def test_two_hosts_lose_nothing_count_exactly_and_see_every_edit(
         "CONVERSION_RATE_LIMIT_PER_IP": LIMITS_ABOVE_THE_LOAD,
         "LINK_API_RATE_LIMIT": LIMITS_ABOVE_THE_LOAD,
     }
-    env.pop("FLASK_DEBUG", None)
-    engine = create_engine(database_url)
     deadlocks_before = deadlocks(engine)
     hosts, load = [], Load()
     try:
@@ -277,7 +286,7 @@ def test_two_hosts_lose_nothing_count_exactly_and_see_every_edit(
     statuses = Counter(load.statuses)
     assert not [status for status in statuses if status >= 500], (statuses, logs[-3000:])
     assert len(load.served_tracking_ids) > 10 * LOAD_SECONDS, statuses  # the load was real
-    assert len(load.edits) >= LOAD_SECONDS / EDIT_EVERY_SECONDS / 2
+    assert len(load.edits) >= max(2, LOAD_SECONDS / 10)  # an edit waits behind the load: up to a second
     assert len(load.conversion_ids) > 0
 
     with engine.connect() as connection:
@@ -330,4 +339,3 @@ def test_two_hosts_lose_nothing_count_exactly_and_see_every_edit(
         assert funnel(reporter, link_id, api_key) == before_recount  # the recount found nothing to correct
     finally:
         reporter.stop()
-        engine.dispose()
