@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 from flask import Flask
+from psycopg import sql
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import make_url
 
@@ -20,26 +21,73 @@ from linktrack.config import normalise_database_url
 BENCH_SECRET_KEY = "bench-secret-key"
 
 
+# Each benchmark's own scratch database on the local PostgreSQL. A benchmark empties the database
+# it runs on, so no two share one, and none is named like a test's, a helper's or a person's.
+DATABASES = {
+    "conversions": "bench_conversions",
+    "jobs": "bench_jobs",
+    "lost": "bench_lost",
+    "redirect": "bench_redirect",
+    "reports": "bench_reports",
+    "reports_small": "bench_reports_small",
+    "scale": "bench_scale",
+    "scale_conversions": "bench_scale_conversions",
+    "soak": "bench_soak",
+}
+LOCAL_POSTGRESQL = "postgresql://postgres@127.0.0.1:5432/"
+# Written on every database a benchmark creates: the mark that lets a later run empty it.
+SCRATCH_MARK = "linktrack benchmark scratch database: every bench/ run empties it"
+
+
+def scratch_database_url(benchmark: str) -> str:
+    """`benchmark`'s database: BENCH_<NAME>_DATABASE_URL if set, else its own name in DATABASES."""
+    return os.environ.get(f"BENCH_{benchmark.upper()}_DATABASE_URL", LOCAL_POSTGRESQL + DATABASES[benchmark])
+
+
 def ensure_database(url: str) -> None:
-    """Create the database `url` names if it does not exist (connecting to the `postgres` database)."""
-    target = make_url(url)
-    with psycopg.connect(
-        host=target.host, port=target.port, user=target.username, password=target.password, dbname="postgres"
-    ) as admin:
-        admin.autocommit = True
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{target.database}"')
+    """Create the database `url` names if it does not exist (connecting to the `postgres` database),
+    marked as a benchmark's scratch database."""
+    with _admin_connection(url) as admin:
+        name = make_url(url).database
+        if not _database_exists(admin, name):
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            _mark_scratch(admin, name)
+
+
+def claim_scratch_database(url: str) -> None:
+    """Refuse (SystemExit) to go on with a database no benchmark made: one that holds tables, is not
+    marked SCRATCH_MARK and is not named in DATABASES. A benchmark only ever empties what a
+    benchmark created, whatever URL it is handed; an empty database, or one of the names above,
+    is marked and used."""
+    with _admin_connection(url) as admin:
+        name = make_url(url).database
+        mark = admin.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if mark and mark[0] == SCRATCH_MARK:
+            return
+        with psycopg.connect(_libpq_url(url)) as target:
+            tables = target.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+            ).fetchone()[0]
+        if tables and name not in DATABASES.values():
+            raise SystemExit(
+                f"refusing to empty database {name!r}: it has {tables} tables and no benchmark created it. "
+                f"Point the benchmark at a new name (it creates it), or drop {name!r} yourself."
+            )
+        _mark_scratch(admin, name)
 
 
 def rebuild_database(url: str, config: dict | None = None) -> Flask:
     """Create the database if needed, drop every table in it, migrate it (flask_migrate.upgrade).
+    Only a benchmark's own database is emptied (claim_scratch_database).
 
     Returns the app built on it (`config` laid over the bench settings), ready for an app context.
     """
     from flask_migrate import upgrade
 
     ensure_database(url)
+    claim_scratch_database(url)
     sqlalchemy_url = normalise_database_url(url)
     engine = create_engine(sqlalchemy_url)
     with engine.begin() as connection:
@@ -52,6 +100,31 @@ def rebuild_database(url: str, config: dict | None = None) -> Flask:
     with app.app_context():
         upgrade()
     return app
+
+
+def _libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _admin_connection(url: str) -> psycopg.Connection:
+    """An autocommit connection to the `postgres` database of `url`'s server."""
+    target = make_url(url)
+    return psycopg.connect(
+        host=target.host,
+        port=target.port,
+        user=target.username,
+        password=target.password,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+def _database_exists(admin: psycopg.Connection, name: str) -> bool:
+    return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def _mark_scratch(admin: psycopg.Connection, name: str) -> None:
+    admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(SCRATCH_MARK)))
 
 
 def bench_app(url: str, config: dict | None = None) -> Flask:

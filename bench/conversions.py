@@ -31,11 +31,10 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from bench.common import CpuMeter, rebuild_database, wait_until_ok, wrk_report_lua
+from bench.common import CpuMeter, rebuild_database, scratch_database_url, wait_until_ok, wrk_report_lua
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_conversions"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 ORIGIN = "https://academy.example.com"
 CLICKS_PER_THREAD = 1_000_000  # tracking ids are numbered; each wrk thread uses its own range
@@ -92,7 +91,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
-    database_url = os.environ.get("BENCH_CONVERSIONS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = scratch_database_url("conversions")
     link_id = prepare_database(database_url, args.threads, args.clicks_per_thread)
     Redis.from_url(redis_url()).flushdb()
     worker = f"gthread, {args.gunicorn_threads} threads" if args.gunicorn_threads > 1 else "sync"

@@ -37,11 +37,10 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database
+from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database, scratch_database_url
 from linktrack import queue as linktrack_queue
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_jobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 WORKER_CLASSES = {"fork": "bench.jobs.ForkingAppWorker", "simple": "linktrack.queue.AppWorker"}
 
@@ -66,7 +65,7 @@ def main() -> None:
     if not 1 <= args.conversions <= 20_000 or not 1 <= args.processes <= 16:
         sys.exit("--conversions must be 1-20000 and --processes 1-16")
 
-    database_url = os.environ.get("BENCH_JOBS_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = scratch_database_url("jobs")
     redis_url = os.environ.get("BENCH_JOBS_REDIS_URL", DEFAULT_REDIS_URL)
     procfile_worker = procfile_command("worker")
     print(f"{os.cpu_count()} CPUs; Procfile worker: {procfile_worker}")

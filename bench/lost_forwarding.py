@@ -14,20 +14,18 @@ BUFFERS) of the big creator's destination for both windows.
 """
 
 import argparse
-import os
 import statistics
 import time
 from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.common import rebuild_database
+from bench.common import rebuild_database, scratch_database_url
 from linktrack.extensions import db
 from linktrack.forwarding import deliveries
 from linktrack.models import CampaignLink, User, utcnow
 from linktrack.models.forwarding import ForwardingDestination
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_lost"
 TYPES = ("purchase", "newsletter_signup", "course_enrollment")
 
 
@@ -107,7 +105,7 @@ def main() -> None:
     parser.add_argument("--creators", type=int, default=200)
     parser.add_argument("--lost", type=int, default=25)
     options = parser.parse_args()
-    app = rebuild_database(os.environ.get("BENCH_LOST_DATABASE_URL", DEFAULT_DATABASE_URL))
+    app = rebuild_database(scratch_database_url("lost"))
     with app.app_context():
         started = time.perf_counter()
         big_user, big_destination = seed(options.creators, options.conversions, options.lost)

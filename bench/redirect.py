@@ -3,12 +3,12 @@
     .venv/bin/python -m bench.redirect [--duration 20] [--connections 32] [--workers 4] [--gunicorn-threads 1]
     .venv/bin/python -m bench.redirect --hot-link --processes 8,4 [--duration 10]
 
-Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_DATABASE_URL, default
-postgresql://postgres@127.0.0.1:5432/bench: created if missing and emptied, never a database you
-care about), seeds a creator and four links, and drives GET /<code> with wrk (Debian:
-`apt-get install wrk`) for a fixed time. Then it does the same against bench/bare_app.py, a
-Flask app answering the same 302 from a dict. It prints requests/s, p50 and p99 latency, the
-302s answered and, for linktrack, the click rows stored during the run.
+Serves linktrack with gunicorn on loopback against PostgreSQL (BENCH_REDIRECT_DATABASE_URL,
+default postgresql://postgres@127.0.0.1:5432/bench_redirect: created if missing and emptied, only
+ever a benchmark's own: bench/common.py), seeds a creator and four links, and drives GET /<code>
+with wrk (Debian: `apt-get install wrk`) for a fixed time. Then it does the same against
+bench/bare_app.py, a Flask app answering the same 302 from a dict. It prints requests/s, p50 and
+p99 latency, the 302s answered and, for linktrack, the click rows stored during the run.
 
 It also prints the app's CPU time per request (gunicorn's master and workers, bench/common.py's
 CpuMeter): on a shared machine throughput moves with the neighbours' load, CPU per request much less.
@@ -46,10 +46,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import CpuMeter, wrk_report_lua
+from bench.common import CpuMeter, scratch_database_url, wrk_report_lua
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench"
 USER_AGENT = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Mobile Safari/537.36"
@@ -89,7 +88,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = scratch_database_url("redirect")
     links = prepare_database(database_url)
     codes = list(links)
     if args.hot_link:
@@ -298,7 +297,7 @@ def run_load(
         wrk(port, script.name, WARM_UP_SECONDS, args)  # first requests load parsers and open connections
         time.sleep(1)  # let requests wrk abandoned at the end of the warm-up finish
         before = count_rows() if count_rows else None
-        meter = CpuMeter(server.pid, os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+        meter = CpuMeter(server.pid, scratch_database_url("redirect"))
         meter.start()
         with during or contextlib.nullcontext():
             result = wrk(port, script.name, args.duration, args)

@@ -52,12 +52,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
-from .common import bench_app, rebuild_database
-
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_reports"
-DEFAULT_SMALL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_reports_small"
-# Databases other people's work lives in: this benchmark drops every table of the one it is given.
-PROTECTED_DATABASES = {"postgres", "template0", "template1", "root", "test", "test_h1", "test_h2", "test_h3", "bench"}
+from .common import bench_app, rebuild_database, scratch_database_url
 
 CREATOR_EMAIL = "creator@bench.example.com"
 SMALL_CREATOR_EMAIL = "small-creator@bench.example.com"
@@ -190,8 +185,10 @@ UUID4_BITS = (0x4 << 76) | (0x2 << 62)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="the large history (rebuilt)")
-    parser.add_argument("--small-database-url", default=DEFAULT_SMALL_DATABASE_URL, help="the small one (rebuilt)")
+    parser.add_argument("--database-url", default=scratch_database_url("reports"), help="the large history (rebuilt)")
+    parser.add_argument(
+        "--small-database-url", default=scratch_database_url("reports_small"), help="the small one (rebuilt)"
+    )
     parser.add_argument("--links", type=int, default=1000, help="the large creator's links")
     parser.add_argument("--clicks", type=int, default=5_000_000, help="the large creator's clicks")
     parser.add_argument("--conversions", type=int, default=200_000, help="the large creator's conversions")
@@ -207,9 +204,6 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    for url in (args.database_url, args.small_database_url):
-        if make_url(url).database in PROTECTED_DATABASES:
-            sys.exit(f"refusing to use database {make_url(url).database!r}: this benchmark drops its tables")
 
     started = time.perf_counter()
     large = Shape(CREATOR_EMAIL, args.links, args.clicks, args.conversions)

@@ -46,13 +46,19 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, WebhookReceiver, rebuild_database, wait_until_ok, wrk_report_lua
+from bench.common import (
+    BENCH_SECRET_KEY,
+    WebhookReceiver,
+    rebuild_database,
+    scratch_database_url,
+    wait_until_ok,
+    wrk_report_lua,
+)
 from bench.conversions import WRK_SCRIPT as CONVERSION_SCRIPT
 from bench.redirect import USER_AGENT, free_port, rps
 from bench.redirect import WRK_SCRIPT as REDIRECT_SCRIPT
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_soak"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 ORIGIN = "https://academy.example.com"
 EMAIL, PASSWORD = "soak@example.com", "correct horse battery staple"
@@ -106,7 +112,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     connections = split_connections(args.connections)
 
-    database_url = os.environ.get("BENCH_SOAK_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url = scratch_database_url("soak")
     redis_url = os.environ.get("BENCH_SOAK_REDIS_URL", DEFAULT_REDIS_URL)
     redis = Redis.from_url(redis_url)
     redis.flushdb()
