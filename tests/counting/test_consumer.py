@@ -29,7 +29,9 @@ from linktrack.models import (
     UncountedConversion,
 )
 from linktrack.redirect.clicks import click_row, store_clicks
+from tests.support.click_load import APPLICATION_NAME
 from tests.support.counting import WAIT, recounted, snapshot
+from tests.support.faults import wait_until
 from tests.support.redirect import CHROME_WINDOWS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,6 +163,13 @@ def counting_lock_holder(app) -> int | None:
         )
 
 
+def backends_of_the_killed_process(app) -> int:
+    with app.app_context(), db.engine.connect() as connection:
+        return connection.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"), {"name": APPLICATION_NAME}
+        )
+
+
 def test_a_process_killed_mid_load_leaves_counts_that_equal_the_recount(app, database_url, creator, make_link):
     """A real process clicks one link and buys on every tenth click (the click writer's batches and
     the counting consumer's runs, every 50 ms), and is killed with SIGKILL once it has counted some
@@ -189,6 +198,8 @@ def test_a_process_killed_mid_load_leaves_counts_that_equal_the_recount(app, dat
         child.kill()
         child.wait(timeout=WAIT)
     assert caught_in_a_run or not postgresql, "never saw the process inside a counting run"
+    if postgresql:  # a backend ends its dead client's transaction (a commit under way may still land)
+        wait_until(lambda: not backends_of_the_killed_process(app), WAIT, "the killed process's backends to end")
 
     with app.app_context():
         count_now()  # the next run, by another process

@@ -13,13 +13,17 @@ from linktrack import create_app
 from tests.support.app import app_settings
 
 ORIGIN = "https://landing.example.com"
+APPLICATION_NAME = "linktrack-click-load"  # its PostgreSQL backends, for the test to see them gone
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
 def main(database_url: str, short_code: str, link_id: str) -> None:
-    app = create_app(
-        app_settings(database_url, CLICK_FLUSH_SECONDS=0.02, CLICK_COUNT_SECONDS=0.05, CONVERSION_COUNT_SECONDS=0.05)
-    )
+    intervals = {"CLICK_FLUSH_SECONDS": 0.02, "CLICK_COUNT_SECONDS": 0.05, "CONVERSION_COUNT_SECONDS": 0.05}
+    settings = app_settings(database_url, **intervals)
+    if database_url.startswith("postgresql"):
+        options = settings.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": {"application_name": APPLICATION_NAME}}
+    app = create_app(settings)
     client = app.test_client()
     number = 0
     while True:
