@@ -6,7 +6,7 @@ module can change without its callers knowing.
 
 from .base import DEFAULT_ATTRIBUTION_WINDOW_DAYS, EVENT_TYPES, JSONType, UTCDateTime, utcnow
 from .counters import LinkDailyBreakdown, LinkDailyLag, LinkDailyStats, LinkMonthlyStats, ReportCounters, UserDailyStats
-from .events import ClickEvent, ConversionEvent, UncountedConversion
+from .events import CleanupCursor, ClickEvent, ConversionEvent, UncountedConversion
 from .forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .jobs import PendingJob
 from .links import CampaignLink
@@ -17,6 +17,7 @@ __all__ = [
     "EVENT_TYPES",
     "ApiKey",
     "CampaignLink",
+    "CleanupCursor",
     "ClickEvent",
     "ConversionEvent",
     "ForwardingAttempt",
