@@ -101,6 +101,7 @@ class Config:
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
     CLEANUP_BATCH_SIZE = 1000  # rows per cleanup transaction, so no lock is held for long
+    CLEANUP_MAX_SECONDS = 300  # a cleanup run starts no batch after this; the next run resumes (cleanup.py)
     FORWARDING_KEY = None  # encrypts destination credentials; derived from SECRET_KEY when unset
     FACEBOOK_GRAPH_URL = "https://graph.facebook.com/v21.0"
     GA4_MP_URL = "https://www.google-analytics.com/mp/collect"
@@ -138,6 +139,8 @@ class Config:
                 values[name] = int(environ[name])
         if environ.get("CLICK_PII_RETENTION_DAYS"):
             values["CLICK_PII_RETENTION_DAYS"] = int(environ["CLICK_PII_RETENTION_DAYS"])
+        if environ.get("CLEANUP_MAX_SECONDS"):
+            values["CLEANUP_MAX_SECONDS"] = float(environ["CLEANUP_MAX_SECONDS"])
         for name in ("FORWARDING_KEY", "FACEBOOK_GRAPH_URL", "GA4_MP_URL"):
             if environ.get(name):
                 values[name] = environ[name]
