@@ -38,6 +38,7 @@ LINKS = 100
 CHUNK = 1_000_000  # rows per generating statement
 RETENTION_DAYS = 90
 SPAN_DAYS = 120
+QUIET_SECONDS = 12  # the reference writer runs about as long as the migration of 5 M rows
 
 
 def _connect(url: str, dbname: str | None = None) -> psycopg.Connection:
@@ -151,6 +152,11 @@ def migration_phase(url: str, rows: int) -> None:
         seed_links(connection)
         generated = generate_clicks(connection, rows, 180, time_ordered=False)
     print(f"migration: {rows:,} clicks generated in {generated:.0f} s")
+    quiet = LiveWriter(url)  # the reference: the same writer with no migration running
+    quiet.start()
+    time.sleep(QUIET_SECONDS)
+    quiet.stop.set()
+    quiet.join()
     writer = LiveWriter(url)
     writer.start()
     time.sleep(1)
@@ -170,6 +176,9 @@ def migration_phase(url: str, rows: int) -> None:
     typical = statistics.median(writer.latencies) * 1000
     print(f"migration 0013 -> head over {rows:,} rows: {seconds:.1f} s")
     print(f"live writer: {inserted} inserts, median {typical:.1f} ms, slowest {worst:.0f} ms")
+    quiet_worst = max(quiet.latencies) * 1000
+    quiet_typical = statistics.median(quiet.latencies) * 1000
+    print(f"reference, no migration ({QUIET_SECONDS} s): median {quiet_typical:.1f} ms, slowest {quiet_worst:.0f} ms")
     print(f"rows: {before:,} before (at the writer's start), {after:,} after; partitions: {partitions}")
 
 

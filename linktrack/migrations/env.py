@@ -91,11 +91,10 @@ def run_migrations_online():
 
     with connectable.connect() as connection:
         # Monthly partitions of click_events (PostgreSQL) are not tables of the models.
-        conf_args.setdefault("include_object", schema_filter(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            **conf_args
+            **{"include_object": schema_filter(connection.dialect.name), **conf_args}
         )
 
         with context.begin_transaction():
