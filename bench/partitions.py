@@ -269,12 +269,94 @@ def cleanup_phase(url: str, rows: int, catch_up_days: float, max_seconds: float)
         db.engine.dispose()
 
 
+OLD_NIGHT = """
+import json, sys, time
+from linktrack import create_app
+from linktrack.tracking.cleanup import run_cleanup
+app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SECRET_KEY": "bench", "REDIS_URL": None,
+                  "CLICK_PII_RETENTION_DAYS": int(sys.argv[2])})
+with app.app_context():
+    started = time.perf_counter()
+    report = run_cleanup()
+    print(json.dumps({"seconds": time.perf_counter() - started, **report.as_dict()}))
+"""
+
+
+def comparison_phase(url: str, rows: int, before: str, timeout: float) -> None:
+    """One night's cleanup by the code before partitions (`before`, a checkout of it) on its
+    unpartitioned table, then by this code after migration 0015, on the same clicks."""
+    import json
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    from linktrack.config import normalise_database_url
+    from linktrack.extensions import db
+    from linktrack.models import CleanupCursor
+    from linktrack.tracking.cleanup import ANONYMISATION_CURSOR, run_cleanup
+
+    fresh_database(url)
+    migrate(url, "0013_sessions_that_end")
+    with _connect(url) as connection:
+        seed_links(connection)
+        generate_clicks(connection, rows, SPAN_DAYS, time_ordered=False, stripped_before_days=RETENTION_DAYS + 1)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", OLD_NIGHT, normalise_database_url(url), str(RETENTION_DAYS)],
+            cwd=before,
+            env={**os.environ, "PYTHONPATH": before},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        old = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+        if old is None:
+            print(done.stderr[-2000:])
+    except subprocess.TimeoutExpired:
+        old = {"seconds": time.perf_counter() - started, "clicks_anonymised": "unfinished"}
+    print(f"before partitions, {rows:,} clicks: one night {old['seconds']:.1f} s, {old['clicks_anonymised']} stripped")
+
+    personal_again = (
+        "UPDATE click_events SET user_agent = 'Mozilla/5.0', ip_hash = md5(id::text),"
+        " referrer = 'https://www.youtube.com/watch?v=x' WHERE user_agent IS NULL"
+        f" AND clicked_at >= now() - interval '{RETENTION_DAYS + 1} days'"
+    )
+    with _connect(url) as connection:
+        connection.execute(personal_again)  # the same night's clicks, to strip again
+        connection.execute("VACUUM ANALYZE click_events")
+    migration = migrate(url)
+    app = bench_app(url, {"CLICK_PII_RETENTION_DAYS": RETENTION_DAYS, "CLEANUP_MAX_SECONDS": timeout})
+    with app.app_context():
+        last_stripped = db.session.execute(
+            text(
+                "SELECT clicked_at, id FROM click_events WHERE user_agent IS NULL"
+                " ORDER BY clicked_at DESC, id DESC LIMIT 1"
+            )
+        ).one()
+        db.session.merge(
+            CleanupCursor(name=ANONYMISATION_CURSOR, clicked_at=last_stripped[0], click_id=last_stripped[1])
+        )
+        db.session.commit()
+        started = time.perf_counter()
+        new = run_cleanup()
+        seconds = time.perf_counter() - started
+        db.engine.dispose()
+    print(f"migration 0013 -> head over {rows:,} rows: {migration:.1f} s")
+    print(f"after partitions, same clicks: one night {seconds:.1f} s, {new.clicks_anonymised} stripped")
+    if isinstance(old["clicks_anonymised"], int):
+        print(f"one night: {old['seconds'] / seconds:.1f}x faster")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--migration-rows", type=int, default=5_000_000, help="0 skips the migration phase")
     parser.add_argument("--cleanup-rows", type=int, default=5_000_000, help="0 skips the cleanup phase")
     parser.add_argument("--catch-up-days", type=float, default=2.0)
     parser.add_argument("--max-seconds", type=float, default=300.0, help="CLEANUP_MAX_SECONDS for the runs")
+    parser.add_argument("--compare-rows", type=int, default=0, help="with --before: one night, before and after")
+    parser.add_argument("--before", help="a checkout of the code before partitions (git archive 17f86a7)")
     parser.add_argument("--rounds", type=int, default=1, help="accepted for bench.interleave; one round")
     args = parser.parse_args()
     url = os.environ.get("BENCH_PARTITIONS_DATABASE_URL", DEFAULT_URL)
@@ -282,6 +364,8 @@ def main() -> None:
         migration_phase(url, args.migration_rows)
     if args.cleanup_rows:
         cleanup_phase(url, args.cleanup_rows, args.catch_up_days, args.max_seconds)
+    if args.compare_rows and args.before:
+        comparison_phase(url, args.compare_rows, args.before, args.max_seconds)
 
 
 if __name__ == "__main__":
