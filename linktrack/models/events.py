@@ -17,6 +17,8 @@ TRACKING_ID_CLOCK_MARGIN = timedelta(minutes=5)
 _UUID7_VERSION = 7
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+# Later than this, a UUIDv7's time is made up (it leaves room for the margin below the year 9999).
+_LAST_EMBEDDED_MILLISECONDS = (datetime(9000, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def time_ordered_id(at: datetime) -> uuid.UUID:
@@ -31,7 +33,10 @@ def embedded_time(value: uuid.UUID) -> datetime | None:
     of clicks made before migration 0015, or a made-up id)."""
     if value.version != _UUID7_VERSION:
         return None
-    return datetime.fromtimestamp((value.int >> 80) / 1000, timezone.utc)
+    milliseconds = value.int >> 80  # 48 bits: up to the year 10889, past what datetime holds
+    if milliseconds >= _LAST_EMBEDDED_MILLISECONDS:
+        return None  # a made-up id: looked up like a UUIDv4
+    return _EPOCH + timedelta(milliseconds=milliseconds)
 
 
 class ClickEvent(db.Model):

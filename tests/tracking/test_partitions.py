@@ -105,3 +105,18 @@ def test_a_click_in_a_month_without_a_partition_is_kept_found_and_moved_to_its_m
             with db.engine.begin() as connection:
                 for name in made:
                     connection.execute(text(f"DROP TABLE {name}"))
+
+
+@pytest.mark.parametrize(
+    "made_up", ["ffffffff-ffff-7fff-bfff-ffffffffffff", "00000000-0000-7000-8000-000000000000"], ids=["last", "first"]
+)
+def test_a_made_up_uuid7_of_any_time_is_an_unknown_tracking_id(app, client, creator, api_key_for, made_up):
+    """The time a UUIDv7 claims can lie past anything a date holds (the year 10889): still a 422 for
+    the landing page and a 404 for the owner, never a 500."""
+    user_id = creator()[0]
+    link = create_link(app, user_id)
+    body = {"tracking_id": made_up, "campaign_link_id": str(link["id"]), "event_type": "newsletter_signup"}
+    response = client.post("/api/conversions", json=body, headers={"Origin": "https://academy.example.com"})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "unknown_tracking_id"
+    assert attribution(client, api_key_for(user_id), made_up).status_code == 404
