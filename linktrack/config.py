@@ -123,6 +123,7 @@ NUMBER_SETTINGS = {
     "TRUST_PROXY_HOPS": whole_number,
     "CLICK_FLUSH_SECONDS": seconds,
     "CLICK_COUNT_SECONDS": seconds,
+    "CLEANUP_MAX_SECONDS": seconds,
     "CONVERSION_COUNT_SECONDS": seconds,
     "JOBS_SWEEP_SECONDS": whole_number,
     "CLICK_PII_RETENTION_DAYS": whole_number,
@@ -242,6 +243,7 @@ class Config:
     CLICK_PII_RETENTION_DAYS = 90  # cleanup strips user agent, referrer path and ip hash from older clicks
     IDEMPOTENCY_KEY_MARGIN_DAYS = 7  # event_id kept this long after a click's window closes (replays)
     CLEANUP_BATCH_SIZE = 1000  # rows per cleanup transaction, so no lock is held for long
+    CLEANUP_MAX_SECONDS = 300  # a cleanup run starts no batch after this; the next run resumes (cleanup.py)
     FORWARDING_KEY = None  # encrypts destination credentials; derived from SECRET_KEY when unset
     FACEBOOK_GRAPH_URL = "https://graph.facebook.com/v21.0"
     GA4_MP_URL = "https://www.google-analytics.com/mp/collect"

@@ -31,6 +31,9 @@ def periodic_jobs(sweep_seconds: int = SWEEP_SECONDS) -> list[tuple]:
         (jobs.run_due_jobs, QUEUE_NAME, {"interval": sweep_seconds}),
         # Attribution cleanup for every creator, nightly (UTC), outside the busy hours.
         (jobs.cleanup_all_creators, QUEUE_NAME, {"cron": "{1} {0} * * *".format(*NIGHTLY_CLEANUP_AT)}),
+        # Monthly partitions of click_events made ahead (PostgreSQL; nothing to do on SQLite), daily:
+        # a month's partition exists weeks before its first click, however many runs are missed.
+        (jobs.create_partitions_ahead, QUEUE_NAME, {"cron": "30 0 * * *"}),
     ]
 
 

@@ -17,6 +17,7 @@ from .counting.recount import recount_daily_stats
 from .extensions import db
 from .links.service import generate_short_code
 from .models import CampaignLink, ClickEvent, ConversionEvent, User, utcnow
+from .models.events import time_ordered_id
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -75,10 +76,10 @@ def load_demo_data(now: datetime | None = None, seed: int = 7) -> dict:
                 clicked_at = now - timedelta(days=day, seconds=rng.randint(0, 86_399))
                 browser, os_name, device = rng.choice(BROWSERS)
                 is_bot = rng.random() < 0.04
-                tracking_id = uuid.uuid4()
+                tracking_id = time_ordered_id(clicked_at)
                 clicks.append(
                     {
-                        "id": uuid.uuid4(),
+                        "id": time_ordered_id(clicked_at),
                         "campaign_link_id": link.id,
                         "tracking_id": tracking_id,
                         "ip_hash": hashlib.sha256(f"{index}-{rng.randint(0, 5000)}".encode()).hexdigest(),

@@ -8,6 +8,7 @@ from .counting.consumer import count_due
 from .forwarding.deliveries import deliver, fan_out, recover_lost_forwarding, release_deliveries
 from .queue import job, run_pending_jobs
 from .tracking.cleanup import run_cleanup
+from .tracking.partitions import create_click_partitions
 
 
 @job
@@ -27,6 +28,13 @@ def run_due_jobs() -> dict:
 def cleanup_all_creators() -> dict:
     """Periodic (cron.py): attribution cleanup for every creator; the counts are the job's result."""
     return run_cleanup().as_dict()
+
+
+@job
+def create_partitions_ahead() -> list[str]:
+    """Periodic (cron.py), PostgreSQL: click_events' partitions for this month and the next
+    MONTHS_AHEAD, and for any month the default partition holds; the names created."""
+    return create_click_partitions()
 
 
 @job

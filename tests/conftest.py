@@ -54,7 +54,12 @@ def _drop_everything(url: str) -> None:
     with engine.begin() as connection:
         metadata = MetaData()
         metadata.reflect(connection)
-        metadata.drop_all(connection)
+        if connection.dialect.name == "postgresql":
+            # Dropping a partitioned table drops its partitions, which drop_all would drop again.
+            for table in metadata.sorted_tables:
+                connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+        else:
+            metadata.drop_all(connection)
     engine.dispose()
 
 

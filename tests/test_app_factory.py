@@ -329,7 +329,10 @@ def test_importing_the_package_builds_no_app_and_opens_no_connection(tmp_path):
         [sys.executable, "-c", script], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert "imported ['api_keys', 'campaign_links', 'click_events', 'conversion_events'" in result.stdout
+    assert (
+        "imported ['api_keys', 'campaign_links', 'cleanup_cursors', 'click_events', 'conversion_events'"
+        in result.stdout
+    )
     assert not sqlite_file.exists()
 
 

@@ -4,6 +4,8 @@ These tests drop and rebuild the test database's tables, and always leave it at 
 as every other test expects.
 """
 
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from linktrack.extensions import db
+from linktrack.tracking.partitions import before_partition_name, month_start, next_month, schema_filter
+from linktrack.tracking.service import find_click
 from tests.support.forms import form_post
 
 # SQLAlchemy cannot read expression indexes back from SQLite (lower(short_code)); it says so and
@@ -28,7 +32,12 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "linktrack" / "migrations"
 
 
 def schema_differences(connection) -> list:
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+    opts = {
+        "compare_type": True,
+        "compare_server_default": True,
+        "include_object": schema_filter(connection.dialect.name),
+    }
+    context = MigrationContext.configure(connection, opts=opts)
     return compare_metadata(context, db.metadata)
 
 
@@ -81,7 +90,11 @@ def test_the_design_indexes_exist_after_migrating(migration_app):
                 columns += [tuple(unique["column_names"]) for unique in inspector.get_unique_constraints(table)]
                 return set(columns)
 
-            assert ("tracking_id",) in indexed("click_events")
+            # PostgreSQL: a unique key of the partitioned table holds its partition key (migration 0015)
+            tracking_key = (
+                ("tracking_id", "clicked_at") if connection.dialect.name == "postgresql" else ("tracking_id",)
+            )
+            assert tracking_key in indexed("click_events")
             assert ("campaign_link_id", "clicked_at") in indexed("click_events")
             # conversions by tracking id read the unique (tracking_id, source, event_id) index: it leads with it
             assert ("tracking_id", "source", "event_id") in indexed("conversion_events")
@@ -136,4 +149,52 @@ def test_the_0012_rebuild_of_conversions_keeps_their_rows_and_cascades_on_sqlite
                 assert tuple(connection.exec_driver_sql(counts).one()) == (0, 0)
         finally:
             db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_0015_keeps_every_click_where_it_was_and_its_downgrade_keeps_them_too(make_app):
+    """PostgreSQL: the table of today's clicks becomes the partition before next month, its rows
+    untouched and found by their UUIDv4 tracking ids; new months have partitions of their own."""
+    app = make_app()
+    link = "a" * 32
+    clicks = [(uuid.uuid4(), uuid.uuid4(), f"2026-0{month}-15 10:00:00+00") for month in (1, 5, 9)]
+    rows = "SELECT id, tracking_id, clicked_at, tableoid::regclass::text FROM click_events ORDER BY clicked_at"
+    with app.app_context():
+        try:
+            downgrade(revision="0013_sessions_that_end")
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql(
+                    "INSERT INTO users (id, email, password_hash, created_at) VALUES (1, 'a@b.c', 'x', '2026-01-01')"
+                )
+                connection.exec_driver_sql(
+                    "INSERT INTO campaign_links (id, user_id, short_code, video_id, video_url, destination_url,"
+                    " attribution_window_days, allowed_origins, created_at, updated_at) VALUES"
+                    f" ('{link}', 1, 'abc', 'dQw4w9WgXcQ', 'https://youtu.be/dQw4w9WgXcQ', 'https://x.example',"
+                    " 30, '[]', '2026-01-01', '2026-01-01')"
+                )
+                for click_id, tracking_id, clicked_at in clicks:
+                    connection.exec_driver_sql(
+                        "INSERT INTO click_events (id, campaign_link_id, tracking_id, is_bot, is_unique, clicked_at)"
+                        f" VALUES ('{click_id}', '{link}', '{tracking_id}', false, true, '{clicked_at}')"
+                    )
+                before = [tuple(row[:3]) for row in connection.exec_driver_sql(rows)]
+
+            upgrade()
+            with db.engine.connect() as connection:
+                migrated = connection.exec_driver_sql(rows).all()
+                assert [tuple(row[:3]) for row in migrated] == before
+                this_month = month_start(datetime.now(timezone.utc).date())
+                assert {row[3] for row in migrated} == {before_partition_name(next_month(this_month))}
+            assert all(find_click(tracking_id) for _, tracking_id, _ in clicks)
+            db.session.remove()
+
+            downgrade(revision="0013_sessions_that_end")
+            with db.engine.connect() as connection:
+                assert [tuple(row[:3]) for row in connection.exec_driver_sql(rows)] == before
+        finally:
+            upgrade()
+            db.session.remove()
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("TRUNCATE users, campaign_links, click_events CASCADE")
             db.engine.dispose()

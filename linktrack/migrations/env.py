@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from linktrack.tracking.partitions import schema_filter
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -88,10 +90,11 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Monthly partitions of click_events (PostgreSQL) are not tables of the models.
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            **conf_args
+            **{"include_object": schema_filter(connection.dialect.name), **conf_args}
         )
 
         with context.begin_transaction():

@@ -14,7 +14,7 @@ from .counters import (
     ReportCounters,
     UserDailyStats,
 )
-from .events import ClickEvent, ConversionEvent, UncountedClick, UncountedConversion
+from .events import CleanupCursor, ClickEvent, ConversionEvent, UncountedClick, UncountedConversion
 from .forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .jobs import PendingJob
 from .links import CampaignLink
@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_TYPES",
     "ApiKey",
     "CampaignLink",
+    "CleanupCursor",
     "ClickEvent",
     "ConversionEvent",
     "CountingRun",

@@ -358,6 +358,10 @@ SCHEMAS: dict[str, Any] = {
             "idempotency_keys_cleared": COUNT,
             "clicks_anonymised": COUNT,
             "links_recounted": COUNT,
+            "finished": {
+                "type": "boolean",
+                "description": "false when the run stopped at CLEANUP_MAX_SECONDS; the next run goes on from there.",
+            },
         }
     ),
 }

@@ -50,6 +50,7 @@ from ..counting.counters import hold_clicks
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
+from ..models.events import time_ordered_id
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def click_row(campaign_link_id, tracking_id, ip, user_agent, referrer, clicked_a
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
     device_type, browser, os_name, bot = describe_user_agent(user_agent)
     return {
-        "id": uuid.uuid4(),
+        "id": time_ordered_id(clicked_at),
         "campaign_link_id": campaign_link_id,
         "tracking_id": tracking_id,
         "ip_hash": hash_ip(ip, clicked_at.date(), current_app.config["SECRET_KEY"]) if ip else None,

@@ -13,7 +13,6 @@ archived and expired codes, and every other path, go on to Flask, where `follow`
 """
 
 import time
-import uuid
 from datetime import datetime, timezone
 from html import escape
 
@@ -22,6 +21,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from ..extensions import limiter
 from ..links.cache import CachedLink
+from ..models.events import time_ordered_id
 from ..web.security import FAST_PATH_HEADERS
 from ..web.sessions import sessionless
 from .clicks import is_counted, record_click
@@ -57,9 +57,9 @@ def _not_rate_limited() -> bool:
 def click_through(link: CachedLink, *, method: str, headers, ip, user_agent, referrer, now: float) -> str:
     """Log the click (unless HEAD or a prefetch) and return where this viewer goes: the plain
     destination, without a tracking id, for an address over the link's limit (limit.py)."""
-    tracking_id = uuid.uuid4()
+    clicked_at = datetime.fromtimestamp(now, timezone.utc)
+    tracking_id = time_ordered_id(clicked_at)  # names its click's time: lookups find its partition
     if is_counted(method, headers):
-        clicked_at = datetime.fromtimestamp(now, timezone.utc)
         if not counts_click(link.id, ip, clicked_at.date()):
             return link.plain_location()
         record_click(

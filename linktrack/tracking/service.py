@@ -146,10 +146,12 @@ def validate_conversion(body: dict) -> ConversionRequest:
 
 
 def find_click(tracking_id: uuid.UUID) -> tuple[ClickEvent, CampaignLink] | None:
+    """The click of `tracking_id` and its link: on PostgreSQL from one month's partition when the
+    id is a UUIDv7 (ClickEvent.with_tracking_id)."""
     row = db.session.execute(
         select(ClickEvent, CampaignLink)
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(ClickEvent.tracking_id == tracking_id)
+        .where(ClickEvent.with_tracking_id(tracking_id))
     ).first()
     return (row[0], row[1]) if row else None
 

@@ -39,6 +39,7 @@ from ..dialect import POSTGRESQL
 from ..errors import ApiError
 from ..extensions import db
 from ..models import CampaignLink, ClickEvent, ConversionEvent, UncountedConversion
+from ..models.events import tracking_time_bounds
 from ..models.forwarding import ForwardingDestination
 from . import rules
 
@@ -52,6 +53,20 @@ UNCOUNTED_COLUMNS = [column.name for column in UNCOUNTED.columns]
 IDEMPOTENCY_KEY = ["tracking_id", "source", "event_id"]
 # What the INSERT needs besides the conversion's own columns (uncounted_conversions' other columns).
 UNCOUNTED_PARAMS = {name: f"uncounted_{name}" for name in UNCOUNTED_COLUMNS if name != "conversion_id"}
+
+
+# The click's clicked_at bounds, from its tracking id (models.events.tracking_time_bounds): with them
+# PostgreSQL runs the statement on the one monthly partition that can hold the click.
+CLICKED_BETWEEN = (
+    bindparam("clicked_since", type_=ClickEvent.clicked_at.type),
+    bindparam("clicked_until", type_=ClickEvent.clicked_at.type),
+)
+
+
+def click_bounds(tracking_id) -> dict:
+    """The CLICKED_BETWEEN parameters for `tracking_id`."""
+    since, until = tracking_time_bounds(tracking_id)
+    return {"clicked_since": since, "clicked_until": until}
 
 
 @functools.cache
@@ -96,7 +111,7 @@ def click_context_query(dialect_name: str = POSTGRESQL, database_clock: bool = F
             now.label("now"),
         )
         .join(CampaignLink, CampaignLink.id == ClickEvent.campaign_link_id)
-        .where(ClickEvent.tracking_id == tracking_id)
+        .where(ClickEvent.with_tracking_id_between(tracking_id, *CLICKED_BETWEEN))
     )
 
 
@@ -196,6 +211,7 @@ class SessionStore:
             "recent_since": since,
             "recent_period": conversion["converted_at"] - since,
             "converted_at": conversion["converted_at"],
+            **click_bounds(conversion["tracking_id"]),
         }
         query = click_context_query(self.dialect_name, database_clock)
         return self.connection.execute(query, params).first(), None
@@ -234,6 +250,7 @@ class PsycopgStore:
             "limit_amount": NO_LIMIT if limit_amount is None else limit_amount,
             "recent_since": since,
             "recent_period": conversion["converted_at"] - since,
+            **click_bounds(conversion["tracking_id"]),
         }
         sql, defaults = _compiled(record_if_allowed(database_clock))
         data = params["event_data"]

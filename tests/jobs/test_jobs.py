@@ -61,7 +61,7 @@ def test_importing_the_jobs_and_the_cron_list_builds_no_app():
     assert done.returncode == 0, done.stderr
 
 
-def test_the_cron_list_registers_the_cleanup_and_the_pending_sweep(
+def test_the_cron_list_registers_the_cleanup_the_pending_sweep_and_the_partitions(
     make_app, redis_client, redis_url, out_of_window_conversion
 ):
     scheduler = CronScheduler(connection=redis_client)
@@ -70,6 +70,7 @@ def test_the_cron_list_registers_the_cleanup_and_the_pending_sweep(
     assert registered == {
         ("linktrack.jobs.cleanup_all_creators", "default"),
         ("linktrack.jobs.run_due_jobs", "default"),
+        ("linktrack.jobs.create_partitions_ahead", "default"),
     }
 
     # What the scheduler enqueues when each is due, a worker runs.

@@ -75,7 +75,7 @@ def assert_is_the_stored_destination(location: str, link: dict) -> None:
     tracking = {name: value for name, value in query if name.startswith("ct_")}
     assert [pair for pair in query if not pair[0].startswith("ct_")] == parse_qsl(expected.query)
     assert tracking["ct_campaign_link_id"] == link["id"]
-    assert uuid.UUID(tracking["ct_tracking_id"]).version == 4
+    assert uuid.UUID(tracking["ct_tracking_id"]).version == 7
     assert set(tracking) == {"ct_tracking_id", "ct_campaign_link_id"}
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from linktrack.extensions import db
 from linktrack.links import cache
 from linktrack.models import utcnow
+from linktrack.models.events import embedded_time
 from tests.support.redirect import click, create_link, stored_clicks, update_link
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -45,9 +46,14 @@ def test_redirects_to_the_destination_with_utm_and_tracking_ids(app, client, own
         "ct_tracking_id": query["ct_tracking_id"],
         "ct_campaign_link_id": str(link["id"]),
     }
-    assert uuid.UUID(query["ct_tracking_id"]).version == 4
+    # time-ordered (UUIDv7) and naming the click's time, to the millisecond: lookups find its partition
+    assert uuid.UUID(query["ct_tracking_id"]).version == 7
     [stored] = stored_clicks(app)
     assert stored.tracking_id == uuid.UUID(query["ct_tracking_id"])
+    assert embedded_time(stored.tracking_id) == stored.clicked_at.replace(
+        microsecond=stored.clicked_at.microsecond // 1000 * 1000
+    )
+    assert stored.id.version == 7
     assert stored.campaign_link_id == link["id"]
 
 

@@ -21,6 +21,7 @@ NOTHING = {
     "idempotency_keys_cleared": 0,
     "clicks_anonymised": 0,
     "links_recounted": 0,
+    "finished": True,
 }
 
 
@@ -200,3 +201,59 @@ def test_small_batches_reach_every_row(app, client, creator, api_key_for):
         }
         assert cleanup(client, key) == NOTHING
         assert snapshot(app) == recounted(app)
+
+
+def nightly(app, now: datetime) -> dict:
+    """The nightly job's run for every creator, at `now`."""
+    from linktrack.tracking.cleanup import run_cleanup
+
+    with app.app_context(), time_machine.travel(now, tick=False):
+        return run_cleanup().as_dict()
+
+
+def personal_clicks(app) -> list:
+    with app.app_context():
+        rows = db.session.execute(
+            select(ClickEvent.clicked_at).where(ClickEvent.user_agent.is_not(None)).order_by(ClickEvent.clicked_at)
+        )
+        return [clicked_at for (clicked_at,) in rows]
+
+
+def test_the_nightly_run_strips_each_click_once_month_after_month(app, client, creator):
+    """Clicks in three months (three partitions on PostgreSQL), walked in small batches: each run
+    strips exactly the clicks that passed retention since the run before, and keeps its place."""
+    app.config["CLEANUP_BATCH_SIZE"] = 2
+    link = create_link(app, creator()[0])
+    moments = [T0 + timedelta(days=day, hours=hour) for day in (0, 20, 31, 45, 62) for hour in (0, 5)]
+    for moment in moments:
+        with time_machine.travel(moment, tick=False):
+            click_from_youtube(client, link["short_code"])
+
+    retention = timedelta(days=90)
+    first = nightly(app, T0 + timedelta(days=31) + retention + timedelta(hours=1))
+    assert (first["clicks_anonymised"], first["finished"]) == (5, True)  # days 0 and 20, and 31's first
+    assert personal_clicks(app) == moments[5:]
+    with app.app_context():
+        from linktrack.models import CleanupCursor
+
+        assert db.session.get(CleanupCursor, "click_anonymisation").clicked_at == moments[4]
+
+    assert nightly(app, T0 + timedelta(days=31) + retention + timedelta(hours=2))["clicks_anonymised"] == 0
+    assert nightly(app, T0 + timedelta(days=70) + retention)["clicks_anonymised"] == 5
+    assert personal_clicks(app) == []
+
+
+def test_a_run_out_of_time_says_so_and_the_next_run_goes_on(app, client, creator):
+    app.config["CLEANUP_BATCH_SIZE"] = 2
+    link = create_link(app, creator()[0])
+    for hour in range(3):
+        with time_machine.travel(T0 + timedelta(hours=hour), tick=False):
+            click_from_youtube(client, link["short_code"])
+
+    app.config["CLEANUP_MAX_SECONDS"] = 0  # spent before its first batch
+    assert nightly(app, T0 + timedelta(days=100)) == {**NOTHING, "finished": False}
+    assert len(personal_clicks(app)) == 3
+
+    app.config["CLEANUP_MAX_SECONDS"] = 300
+    assert nightly(app, T0 + timedelta(days=100)) == {**NOTHING, "clicks_anonymised": 3}
+    assert personal_clicks(app) == []
