@@ -107,6 +107,24 @@ def test_a_click_in_a_month_without_a_partition_is_kept_found_and_moved_to_its_m
                     connection.execute(text(f"DROP TABLE {name}"))
 
 
+def test_flask_partitions_makes_the_months_ahead_once(app, database_url):
+    runner = app.test_cli_runner()
+    if not database_url.startswith("postgresql"):
+        assert "no partitions to make" in runner.invoke(args=["partitions"]).output
+        return
+    try:
+        with time_machine.travel(FAR_MONTH, tick=False):
+            first = runner.invoke(args=["partitions"])
+            again = runner.invoke(args=["partitions"])
+    finally:
+        with app.app_context(), db.engine.begin() as connection:
+            for name in ("click_events_y2031m05", "click_events_y2031m06", "click_events_y2031m07"):
+                connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+    assert first.exit_code == 0
+    assert first.output == "Partitions created: click_events_y2031m05, click_events_y2031m06, click_events_y2031m07.\n"
+    assert again.output == "Every partition needed exists already.\n"
+
+
 @pytest.mark.parametrize(
     "made_up", ["ffffffff-ffff-7fff-bfff-ffffffffffff", "00000000-0000-7000-8000-000000000000"], ids=["last", "first"]
 )
