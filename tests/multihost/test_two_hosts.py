@@ -35,6 +35,7 @@ from sqlalchemy import create_engine, text
 
 from linktrack.links import cache as link_cache
 from tests.support.faults import free_port, wait_until
+from tests.support.gunicorn import answers_healthz
 from tests.support.redirect import CHROME_WINDOWS, create_link
 
 pytestmark = pytest.mark.postgresql  # several processes writing at once: PostgreSQL's concurrency
@@ -71,14 +72,7 @@ class Host:
 
     def ready(self) -> bool:
         assert self.process.poll() is None, f"gunicorn {self.name} exited:\n{self.log.read_text()}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
+        return answers_healthz(self.port)
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -56,7 +56,7 @@ def procfile_web(tmp_path: Path, environment: dict, workers: int = 2):
             procfile_web_command(workers, port), cwd=REPO_ROOT, env=env, stdout=stdout, stderr=stderr
         )
     try:
-        wait_until(lambda: process.poll() is not None or _answers(port), 60, "gunicorn to answer /healthz")
+        wait_until(lambda: process.poll() is not None or answers_healthz(port), 60, "gunicorn to answer /healthz")
         assert process.poll() is None, served.stderr.read_text()
         yield served
     finally:
@@ -64,7 +64,8 @@ def procfile_web(tmp_path: Path, environment: dict, workers: int = 2):
         process.wait(timeout=30)
 
 
-def _answers(port: int) -> bool:
+def answers_healthz(port: int) -> bool:
+    """Whether a server on loopback `port` answers GET /healthz with 200 now."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
         connection.request("GET", "/healthz")

@@ -11,16 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.faults import free_port, wait_until
+from tests.support.gunicorn import answers_healthz
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
-            return answer.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 @contextmanager
@@ -34,7 +27,7 @@ def gunicorn_host(settings: dict, workers: int = 2):
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(url), 30, f"gunicorn on port {port}")
+        wait_until(lambda: answers_healthz(port), 30, f"gunicorn on port {port}")
         yield url
     finally:
         process.terminate()
