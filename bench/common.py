@@ -128,6 +128,38 @@ def _mark_scratch(admin: psycopg.Connection, name: str) -> None:
     admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(SCRATCH_MARK)))
 
 
+BENCH_VIDEO_ID = "dQw4w9WgXcQ"
+
+
+def bench_creator(email: str = "bench@example.com"):
+    """A creator for a benchmark's links (needs an app context; added and flushed, not committed).
+    The password hash is unusable on purpose: nobody logs in."""
+    from linktrack.extensions import db
+    from linktrack.models import User
+
+    user = User(email=email, password_hash="!")
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def bench_link(user_id: int, short_code: str, destination_url: str, **fields):
+    """A link to the benchmarks' video (needs an app context; added to the session, not committed)."""
+    from linktrack.extensions import db
+    from linktrack.models import CampaignLink
+
+    link = CampaignLink(
+        user_id=user_id,
+        short_code=short_code,
+        video_id=BENCH_VIDEO_ID,
+        video_url=f"https://youtu.be/{BENCH_VIDEO_ID}",
+        destination_url=destination_url,
+        **fields,
+    )
+    db.session.add(link)
+    return link
+
+
 def bench_app(url: str, config: dict | None = None) -> Flask:
     """linktrack on `url` with a fixed secret and no Redis (jobs inline), as a benchmark needs it."""
     return create_app(

@@ -31,7 +31,15 @@ import psycopg
 from redis import Redis
 from sqlalchemy.engine import make_url
 
-from bench.common import CpuMeter, rebuild_database, scratch_database_url, wait_until_ok, wrk_report_lua
+from bench.common import (
+    CpuMeter,
+    bench_creator,
+    bench_link,
+    rebuild_database,
+    scratch_database_url,
+    wait_until_ok,
+    wrk_report_lua,
+)
 from bench.redirect import free_port, rps, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,23 +150,11 @@ def per_conversion(result: dict, part: str) -> float:
 def prepare_database(url: str, threads: int, clicks_per_thread: int) -> str:
     """Rebuild the scratch database, seed a creator, a link and numbered clicks. Returns the link id."""
     from linktrack.extensions import db
-    from linktrack.models import CampaignLink, User
 
     app = rebuild_database(url)
     with app.app_context():
-        user = User(email="bench@example.com", password_hash="!")
-        db.session.add(user)
-        db.session.flush()
-        link = CampaignLink(
-            user_id=user.id,
-            short_code="benchconv",
-            video_id="dQw4w9WgXcQ",
-            video_url="https://youtu.be/dQw4w9WgXcQ",
-            destination_url=f"{ORIGIN}/course",
-            campaign="bench",
-            allowed_origins=[ORIGIN],
-        )
-        db.session.add(link)
+        user = bench_creator()
+        link = bench_link(user.id, "benchconv", f"{ORIGIN}/course", campaign="bench", allowed_origins=[ORIGIN])
         db.session.commit()
         link_id = str(link.id)
         db.engine.dispose()

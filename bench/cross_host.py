@@ -20,7 +20,7 @@ import uuid
 from limits import parse
 from redis import Redis
 
-from bench.common import bench_app
+from bench.common import bench_app, bench_link
 from linktrack.extensions import db
 from linktrack.tracking.ip_limit import IpLimit
 
@@ -67,20 +67,13 @@ def seed(app) -> str:
     from flask_migrate import upgrade
 
     from linktrack.auth.service import register_user
-    from linktrack.models import CampaignLink
 
     with app.app_context():
         upgrade()
         user = register_user(f"bench-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery")
-        link = CampaignLink(
-            user_id=user.id,
-            short_code="benchcode",
-            video_id="dQw4w9WgXcQ",
-            video_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-            destination_url="https://landing.example.com/offer",
-            allowed_origins=["https://landing.example.com"],
+        link = bench_link(
+            user.id, "benchcode", "https://landing.example.com/offer", allowed_origins=["https://landing.example.com"]
         )
-        db.session.add(link)
         db.session.commit()
         return link.short_code
 

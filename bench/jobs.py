@@ -37,7 +37,14 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy.engine import make_url
 
-from bench.common import BENCH_SECRET_KEY, WebhookReceiver, bench_app, rebuild_database, scratch_database_url
+from bench.common import (
+    BENCH_SECRET_KEY,
+    WebhookReceiver,
+    bench_app,
+    bench_link,
+    rebuild_database,
+    scratch_database_url,
+)
 from linktrack import queue as linktrack_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,21 +173,20 @@ def prepare_database(url: str, webhook_url: str, conversions: int) -> list[str]:
     from linktrack.auth.service import register_user
     from linktrack.extensions import db
     from linktrack.forwarding.destinations import create_destination
-    from linktrack.models import CampaignLink, ClickEvent, ConversionEvent, utcnow
+    from linktrack.models import ClickEvent, ConversionEvent, utcnow
 
-    app = rebuild_database(url, {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    settings = {"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+    settings["FORWARDING_ALLOW_PRIVATE_ADDRESSES"] = True  # the receiver is on loopback, as for the worker
+    app = rebuild_database(url, settings)
     with app.app_context():
         user = register_user("bench-jobs@example.com", "correct horse battery")
-        link = CampaignLink(
-            user_id=user.id,
-            short_code="benchjobs",
-            video_id="dQw4w9WgXcQ",
-            video_url="https://youtu.be/dQw4w9WgXcQ",
-            destination_url="https://academy.example.com/course",
+        link = bench_link(
+            user.id,
+            "benchjobs",
+            "https://academy.example.com/course",
             campaign="bench",
             allowed_origins=["https://academy.example.com"],
         )
-        db.session.add(link)
         db.session.flush()
         click = ClickEvent(campaign_link_id=link.id, clicked_at=utcnow() - timedelta(hours=1))
         db.session.add(click)

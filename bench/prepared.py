@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from .common import bench_app, rebuild_database
+from .common import bench_app, bench_creator, bench_link, rebuild_database
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_prepared"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -25,21 +25,11 @@ SETTINGS = {"TESTING": True, "RATELIMIT_ENABLED": False, "CLICK_FLUSH_SECONDS": 
 
 def seed(url: str) -> tuple[int, str]:
     from linktrack.extensions import db
-    from linktrack.models import CampaignLink, User
 
     app = rebuild_database(url, SETTINGS)
     with app.app_context():
-        user = User(email="bench@example.com", password_hash="!")
-        db.session.add(user)
-        db.session.flush()
-        link = CampaignLink(
-            user_id=user.id,
-            short_code="benchpr",
-            video_id="dQw4w9WgXcQ",
-            video_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-            destination_url="https://academy.example.com/course",
-        )
-        db.session.add(link)
+        user = bench_creator()
+        link = bench_link(user.id, "benchpr", "https://academy.example.com/course")
         db.session.commit()
         ids = user.id, link.short_code
         db.engine.dispose()

@@ -229,16 +229,13 @@ def prepare_database(url: str) -> dict[str, list[str]]:
     """
     from linktrack.extensions import db
     from linktrack.links.urls import UTM_FIELDS, utm_destination
-    from linktrack.models import CampaignLink, User
 
-    from .common import rebuild_database
+    from .common import BENCH_VIDEO_ID, bench_creator, bench_link, rebuild_database
 
     app = rebuild_database(url, {"TESTING": True})
     links = {}
     with app.app_context():
-        user = User(email="bench@example.com", password_hash="!")
-        db.session.add(user)
-        db.session.flush()
+        user = bench_creator()
         for number, destination in enumerate(
             [
                 "https://academy.example.com/course",
@@ -247,19 +244,16 @@ def prepare_database(url: str) -> dict[str, list[str]]:
                 "https://academy.example.com/editing?utm_source=newsletter",
             ]
         ):
-            link = CampaignLink(
-                user_id=user.id,
-                short_code=f"bench{number}",
-                video_id="dQw4w9WgXcQ",
-                video_url="https://youtu.be/dQw4w9WgXcQ",
-                destination_url=destination,
+            link = bench_link(
+                user.id,
+                f"bench{number}",
+                destination,
                 campaign="bench",
                 utm_source="youtube",
                 utm_medium="video",
                 utm_campaign="bench",
-                utm_content="dQw4w9WgXcQ",
+                utm_content=BENCH_VIDEO_ID,
             )
-            db.session.add(link)
             db.session.flush()
             utm = {field: getattr(link, field) for field in UTM_FIELDS}
             links[link.short_code] = [utm_destination(destination, utm).split("#")[0], str(link.id)]
