@@ -36,10 +36,10 @@ def hashed_remote_address() -> str:
 
     from flask_limiter.util import get_remote_address
 
-    from .redirect.clicks import hash_ip
+    from .redirect.clicks import address_key
 
     day = datetime.now(timezone.utc).date()
-    return "address:" + hash_ip(get_remote_address() or "", day, current_app.config["SECRET_KEY"])[:32]
+    return "address:" + address_key(get_remote_address() or "", day, current_app.config["SECRET_KEY"])
 
 
 limiter = Limiter(key_func=hashed_remote_address)

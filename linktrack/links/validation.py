@@ -148,14 +148,16 @@ def _has_control_or_space(text: str) -> bool:
     return any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in text)
 
 
+def routed_segments(app) -> frozenset[str]:
+    """The first path segments the app routes (login, api, static, ...), as written: a one-segment
+    path that is one of them is a page, never a short code (the fast paths, the metrics' classes)."""
+    firsts = (rule.rule.lstrip("/").split("/", 1)[0] for rule in app.url_map.iter_rules())
+    return frozenset(first for first in firsts if first and "<" not in first)
+
+
 def reserved_words() -> frozenset[str]:
     """Every first path segment the app routes today, plus RESERVED_WORDS, in lower case."""
-    routed = set()
-    for rule in current_app.url_map.iter_rules():
-        first = rule.rule.lstrip("/").split("/", 1)[0]
-        if first and "<" not in first:
-            routed.add(first.lower())
-    return RESERVED_WORDS | routed
+    return RESERVED_WORDS | {first.lower() for first in routed_segments(current_app)}
 
 
 def is_reserved(code: str) -> bool:

@@ -132,6 +132,12 @@ def hash_ip(ip: str, day: date, secret_key: str) -> str:
     return keyed.hexdigest()
 
 
+def address_key(ip: str, day: date, secret_key: str) -> str:
+    """A rate limit's name for `ip` on `day` (UTC): its daily keyed hash, shortened. What Redis keys
+    and the limits' memory hold, never the raw IP."""
+    return hash_ip(ip, day, secret_key)[:32]
+
+
 @lru_cache(maxsize=4)
 def _daily_hmac(secret_key: str, day: date) -> hmac.HMAC:
     daily_key = hmac.digest(secret_key.encode(), b"click-ip-hash:" + day.isoformat().encode(), "sha256")

@@ -13,6 +13,7 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 
 from ..links.cache import SHORT_CODE_SHAPE
+from ..links.validation import routed_segments
 from ..web.security import is_https
 from .limit import find_link_for
 from .views import click_through, redirect_answer
@@ -64,9 +65,7 @@ class ShortLinkFastPath:
         if not path.startswith("/") or not SHORT_CODE_SHAPE.fullmatch(code):
             return None
         if self._app_paths is None:
-            self._app_paths = frozenset(
-                rule.rule.split("/")[1] for rule in self.app.url_map.iter_rules() if "<" not in rule.rule.split("/")[1]
-            )
+            self._app_paths = routed_segments(self.app)
         return None if code in self._app_paths else code
 
     def _answer(self, short_code: str, environ) -> str | None:

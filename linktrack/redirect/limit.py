@@ -37,8 +37,8 @@ from limits import RateLimitItem, parse_many
 
 from ..links import cache
 from ..links.cache import CachedLink
-from ..tracking.ip_limit import BatchedIpLimit, IpLimit
-from .clicks import hash_ip
+from ..tracking.ip_limit import BatchedIpLimit, IpLimit, limit_from_config
+from .clicks import address_key
 
 KEY_PREFIX = "LIMITS:short-link-ip"
 MISS_KEY_PREFIX = "LIMITS:short-link-miss"
@@ -67,7 +67,7 @@ def counts_click(link_id: uuid.UUID, ip: str | None, day: date) -> bool:
     if not ip or not config.get("RATELIMIT_ENABLED", True):
         return True
     limit = _app_limit(_EXTENSION_KEY, KEY_PREFIX, BatchedIpLimit)
-    visitor = f"{link_id.hex}:{hash_ip(ip, day, config['SECRET_KEY'])[:32]}"
+    visitor = f"{link_id.hex}:{address_key(ip, day, config['SECRET_KEY'])}"
     return all(limit.hit(item, visitor) is None for item in parsed_limits(config["SHORT_LINK_RATE_LIMIT_PER_IP"]))
 
 
@@ -81,7 +81,7 @@ def find_link_for(short_code: str, ip: str | None, now: float) -> CachedLink | N
     if not ip or not config.get("RATELIMIT_ENABLED", True) or not cache.SHORT_CODE_SHAPE.fullmatch(short_code):
         return cache.load(short_code, now)
     limit = _app_limit(_MISS_EXTENSION_KEY, MISS_KEY_PREFIX, IpLimit)
-    visitor = hash_ip(ip, datetime.fromtimestamp(now, timezone.utc).date(), config["SECRET_KEY"])[:32]
+    visitor = address_key(ip, datetime.fromtimestamp(now, timezone.utc).date(), config["SECRET_KEY"])
     items = parsed_limits(config["SHORT_LINK_MISS_RATE_LIMIT_PER_IP"])
     waits = [wait for item in items if (wait := limit.refused(item, visitor)) is not None]
     if waits:
@@ -97,10 +97,7 @@ def _app_limit(extension_key: str, key_prefix: str, kind: type[IpLimit] | type[B
     """This app's limit for one use, shared through Flask-Limiter's Redis when it has one."""
     limit = current_app.extensions.get(extension_key)
     if limit is None:
-        config = current_app.config
-        storage = config["RATELIMIT_STORAGE_URI"]
-        shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
         limit = current_app.extensions.setdefault(
-            extension_key, kind(shared, config.get("RATELIMIT_STORAGE_OPTIONS"), key_prefix=key_prefix)
+            extension_key, limit_from_config(kind, current_app.config, key_prefix=key_prefix)
         )
     return limit

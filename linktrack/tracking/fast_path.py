@@ -24,11 +24,11 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .. import dialect
 from ..errors import ApiError
 from ..extensions import db
-from ..redirect.clicks import hash_ip
+from ..redirect.clicks import address_key
 from ..web.api import cors_headers, loads_strict
 from ..web.security import api_headers, is_https
 from . import service
-from .ip_limit import IpLimit
+from .ip_limit import IpLimit, limit_from_config
 from .store import SessionStore, psycopg_store
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,9 @@ class ConversionFastPath:
         if not config.get("RATELIMIT_ENABLED", True):
             return None
         if self._ip_limit is None:
-            storage = config["RATELIMIT_STORAGE_URI"]
-            shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
-            self._ip_limit = IpLimit(shared, config.get("RATELIMIT_STORAGE_OPTIONS"))
+            self._ip_limit = limit_from_config(IpLimit, config)
         limit = service.parsed_limit(config["CONVERSION_RATE_LIMIT_PER_IP"])
-        address = hash_ip(ip, datetime.now(timezone.utc).date(), config["SECRET_KEY"])[:32]
+        address = address_key(ip, datetime.now(timezone.utc).date(), config["SECRET_KEY"])
         retry_after = self._ip_limit.hit(limit, address)
         if retry_after is None:
             return None

@@ -146,6 +146,14 @@ class IpLimit:
                     del counts[key]
 
 
+def limit_from_config(kind, config, **options):
+    """An IpLimit or BatchedIpLimit (`kind`) shared through Flask-Limiter's Redis when its storage is
+    one (RATELIMIT_STORAGE_URI), else counted in this process alone."""
+    storage = config["RATELIMIT_STORAGE_URI"]
+    shared = storage if storage.startswith(("redis://", "rediss://", "unix://")) else None
+    return kind(shared, config.get("RATELIMIT_STORAGE_OPTIONS"), **options)
+
+
 def push_every(limit: RateLimitItem) -> int:
     """How many hits of one address a process may hold before it adds them up in Redis."""
     return max(1, limit.amount // PUSH_FRACTION)

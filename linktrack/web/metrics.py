@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from .. import metrics
 from ..counting.consumer import backlog
 from ..extensions import db, limiter, redis_connection
+from ..links.validation import routed_segments
 from ..models import PendingJob
 from ..queue import QUEUE_NAME
 from .sessions import sessionless
@@ -153,9 +154,7 @@ class RequestMetrics:
         if path.startswith("/api/"):
             return "api"
         if self._app_paths is None:
-            self._app_paths = frozenset(
-                rule.rule.split("/")[1] for rule in self.app.url_map.iter_rules() if "<" not in rule.rule.split("/")[1]
-            )
+            self._app_paths = routed_segments(self.app)
         segments = path.split("/")
         if len(segments) == 2 and segments[1] not in self._app_paths:
             return "redirect"
