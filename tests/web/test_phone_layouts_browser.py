@@ -95,9 +95,11 @@ def test_report_pages_fit_a_phone_and_a_desktop(app, browser, demo, tmp_path, ca
                     if width == PHONE["width"]:
                         assert table["header"] == "absolute", (where, table["id"])  # kept for screen readers only
                         assert set(table["rows"]) == {"grid"}, (where, table["id"])
-                        assert table["labels"] and all(
-                            drawn == f'"{label}"' for label, drawn in table["labels"]
-                        ), (where, table["id"], table["labels"][:3])
+                        assert table["labels"] and all(drawn == f'"{label}"' for label, drawn in table["labels"]), (
+                            where,
+                            table["id"],
+                            table["labels"][:3],
+                        )
                     else:
                         assert set(table["rows"]) == {"table-row"}, (where, table["id"])
                 check_menu(page, width, where, tmp_path / f"{name}-{width}-menu-open.png")
