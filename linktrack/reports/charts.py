@@ -5,6 +5,10 @@ conversions are hatched and revenue is a line with a marker per point, so the th
 alike in greyscale either. The SVG is `role="img"` with an aria-label that states the figures a
 reader needs (total, highest point, span); the exact numbers are always in a table beside it.
 Colours come from static/css/reports.css, so dark mode and high-contrast styles apply.
+
+The SVGs have no viewBox: they are drawn in CSS pixels, every x as a percentage of the chart's width
+and every y in pixels, so a chart fills any width while its text keeps its size in CSS px (a viewBox
+scaled a 720-wide drawing down to a 390 px phone, and its 12 px axis text to 5 px).
 """
 
 from collections.abc import Callable, Sequence
@@ -15,9 +19,9 @@ from markupsafe import Markup, escape
 
 from ..web.formatting import amount, number
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 34
-BAR_ROW = 34  # height of one bar in a horizontal bar chart
+HEIGHT = 220
+TOP, BOTTOM = 14, 34  # the plot's margins in px; the y axis's labels sit left of it (reports.css: .chart-time)
+BAR_ROW = 44  # height of one row of a horizontal bar chart: its label and value, then its bar
 LABEL_CHARS = 22  # a longer bar label is cut (the full one is its tooltip, and in the table)
 
 
@@ -49,10 +53,15 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _svg(chart_id: str, label: str, width: int, height: int, body: list[str]) -> Markup:
+def _pct(fraction: float) -> str:
+    """An x position or width as a share of the chart's width ("37.5%")."""
+    return f"{fraction * 100:.3f}".rstrip("0").rstrip(".") + "%"
+
+
+def _svg(chart_id: str, label: str, kind: str, height: int, body: list[str]) -> Markup:
     return Markup(
-        f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(label)}" '
-        f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg class="chart {kind}" id="{escape(chart_id)}" role="img" aria-label="{escape(label)}" '
+        f'width="100%" height="{height}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
 
@@ -81,20 +90,20 @@ def time_chart(
     """
     values = [float(p.value or 0) for p in points]
     top = _nice_max(max(values, default=0), whole=fmt is number)  # a count: no 0.5 gridline shown as "0"
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    slot = plot_w / max(len(points), 1)
+    plot_h = HEIGHT - TOP - BOTTOM
+    slot = 1 / max(len(points), 1)
     body = [_hatch(f"{chart_id}-hatch")] if style == "hatched" else []
 
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
-        body.append(f'<line class="chart-grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+        body.append(f'<line class="chart-grid" x1="0" x2="100%" y1="{_fmt(y)}" y2="{_fmt(y)}"/>')
+        # x="0", anchored at its end: the label stands in the margin left of the plot (reports.css).
         body.append(
-            f'<text class="chart-axis" x="{LEFT - 6}" y="{_fmt(y + 4)}" text-anchor="end">'
-            f"{escape(fmt(top * fraction))}</text>"
+            f'<text class="chart-axis" x="0" y="{_fmt(y + 4)}" text-anchor="end">{escape(fmt(top * fraction))}</text>'
         )
 
     def x_of(index: int) -> float:
-        return LEFT + slot * index + slot / 2
+        return slot * index + slot / 2
 
     def y_of(value: float) -> float:
         return TOP + plot_h * (1 - value / top)
@@ -103,16 +112,20 @@ def time_chart(
         return f"<title>{escape(point.label)}: {escape(fmt(point.value))}{' ' + escape(unit) if unit else ''}</title>"
 
     if style == "line":
-        path = " ".join(f"{_fmt(x_of(i))},{_fmt(y_of(v))}" for i, v in enumerate(values))
-        body.append(f'<polyline class="chart-line" fill="none" points="{path}"/>')
+        # Segments, not a polyline: a polyline's points cannot be percentages of the width.
+        for i in range(1, len(values)):
+            body.append(
+                f'<line class="chart-line" x1="{_pct(x_of(i - 1))}" y1="{_fmt(y_of(values[i - 1]))}" '
+                f'x2="{_pct(x_of(i))}" y2="{_fmt(y_of(values[i]))}"/>'
+            )
         radius = 3.5 if len(points) <= 62 else 2
         for i, (point, value) in enumerate(zip(points, values, strict=True)):
             body.append(
-                f'<circle class="chart-marker" cx="{_fmt(x_of(i))}" cy="{_fmt(y_of(value))}" r="{radius}">'
+                f'<circle class="chart-marker" cx="{_pct(x_of(i))}" cy="{_fmt(y_of(value))}" r="{radius}">'
                 f"{tip(point)}</circle>"
             )
     else:
-        bar_w = max(slot * 0.72, 1)
+        bar_w = slot * 0.72
         # A fill attribute, not a style attribute (the CSP allows no inline style): the stylesheet
         # colours only the plain bars, so nothing overrides the pattern.
         fill = f' fill="url(#{chart_id}-hatch)"' if style == "hatched" else ""
@@ -120,23 +133,27 @@ def time_chart(
         for i, (point, value) in enumerate(zip(points, values, strict=True)):
             height = plot_h * value / top
             body.append(
-                f'<rect class="{css}"{fill} x="{_fmt(x_of(i) - bar_w / 2)}" y="{_fmt(TOP + plot_h - height)}" '
-                f'width="{_fmt(bar_w)}" height="{_fmt(height)}">{tip(point)}</rect>'
+                f'<rect class="{css}"{fill} x="{_pct(x_of(i) - bar_w / 2)}" y="{_fmt(TOP + plot_h - height)}" '
+                f'width="{_pct(bar_w)}" height="{_fmt(height)}">{tip(point)}</rect>'
             )
 
     if points:
-        shown = sorted({0, len(points) // 2, len(points) - 1})
-        anchors = {0: "start", len(points) - 1: "end"}
-        for i in shown:
-            x = LEFT if i == 0 else (WIDTH - RIGHT if i == len(points) - 1 else x_of(i))
+        last = len(points) - 1
+        # The first and last labels at the plot's edges, the middle one (hidden on a narrow screen) at its point.
+        for i in sorted({0, len(points) // 2, last}):
+            x, anchor, place = (
+                ("0", "start", "start")
+                if i == 0
+                else ("100%", "end", "end")
+                if i == last
+                else (_pct(x_of(i)), "middle", "middle")
+            )
             body.append(
-                f'<text class="chart-axis" x="{_fmt(x)}" y="{HEIGHT - 10}" text-anchor="{anchors.get(i, "middle")}">'
+                f'<text class="chart-axis chart-x-{place}" x="{x}" y="{HEIGHT - 10}" text-anchor="{anchor}">'
                 f"{escape(points[i].label)}</text>"
             )
-    body.append(
-        f'<line class="chart-baseline" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>'
-    )
-    return _svg(chart_id, _summary(what, points, values, fmt), WIDTH, HEIGHT, body)
+    body.append(f'<line class="chart-baseline" x1="0" x2="100%" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>')
+    return _svg(chart_id, _summary(what, points, values, fmt), "chart-time", HEIGHT, body)
 
 
 def _summary(what: str, points: Sequence[Point], values: list[float], fmt: Callable) -> str:
@@ -152,29 +169,25 @@ def _summary(what: str, points: Sequence[Point], values: list[float], fmt: Calla
 
 
 def bar_list(chart_id: str, what: str, rows: Sequence[tuple[str, float | int, str]]) -> Markup:
-    """Horizontal bars, one per row of (label, value, text written at the bar's end).
+    """Horizontal bars, one per row of (label, value, text): the label and the text on a line, the bar below.
 
     For funnels and breakdowns: each bar carries its label and its number, so the chart reads
-    the same printed in black and white.
+    the same printed in black and white; stacked, so a phone's width leaves the bar room.
     """
-    label_w, text_w = 170, 190
-    plot_w = WIDTH - label_w - text_w
     top = max([float(value or 0) for _, value, _ in rows], default=0) or 1
-    height = BAR_ROW * max(len(rows), 1) + 8
+    height = BAR_ROW * max(len(rows), 1)
     body = []
     for i, (label, value, text) in enumerate(rows):
-        y = 4 + i * BAR_ROW
-        width = plot_w * float(value or 0) / top
+        y = i * BAR_ROW
         short = label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
         body.append(
-            f'<text class="chart-label" x="{label_w - 8}" y="{y + 21}" text-anchor="end">{escape(short)}'
-            f"<title>{escape(label)}</title></text>"
-            f'<rect class="chart-bar" x="{label_w}" y="{y + 6}" width="{_fmt(max(width, 1))}" '
-            f'height="{BAR_ROW - 12}"/>'
-            f'<text class="chart-value" x="{_fmt(label_w + max(width, 1) + 6)}" y="{y + 21}">{escape(text)}</text>'
+            f'<text class="chart-label" x="0" y="{y + 16}">{escape(short)}<title>{escape(label)}</title></text>'
+            f'<text class="chart-value" x="100%" y="{y + 16}" text-anchor="end">{escape(text)}</text>'
+            f'<rect class="chart-bar" x="0" y="{y + 22}" width="{_pct(max(float(value or 0) / top, 0.002))}" '
+            f'height="{BAR_ROW - 30}"/>'
         )
     summary = f"{what}: " + "; ".join(f"{label} {text}" for label, _, text in rows) + "."
-    return _svg(chart_id, summary, WIDTH, height, body)
+    return _svg(chart_id, summary, "chart-bars", height, body)
 
 
 def points(series, attribute: str) -> list[Point]:
