@@ -19,4 +19,22 @@
       try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
     }
   });
+
+  // Destructive buttons (forms with data-confirm) ask in a dialog; confirmed, they send confirm=yes
+  // and act at once. Without this script the server answers a page that asks again (web/confirm.py).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-confirm")) return;
+    if (!window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      return;
+    }
+    if (!form.querySelector('input[name="confirm"]')) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "confirm";
+      input.value = "yes";
+      form.appendChild(input);
+    }
+  });
 })();
