@@ -37,4 +37,19 @@
       form.appendChild(input);
     }
   });
+
+  // Parts of a form that apply to one choice only (data-shown-when="field=value") are shown while that
+  // value is chosen; without this script every part stays visible, each labelled with its choice.
+  function showChosenParts(form) {
+    form.querySelectorAll("[data-shown-when]").forEach(function (part) {
+      var rule = part.getAttribute("data-shown-when").split("=");
+      var chooser = form.elements[rule[0]];
+      if (chooser) part.hidden = chooser.value !== rule[1];
+    });
+  }
+  document.querySelectorAll("form").forEach(function (form) {
+    if (!form.querySelector("[data-shown-when]")) return;
+    showChosenParts(form);
+    form.addEventListener("change", function () { showChosenParts(form); });
+  });
 })();
