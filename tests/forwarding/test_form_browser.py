@@ -4,7 +4,7 @@ each under its destination's name, without JavaScript."""
 import pytest
 
 from tests.support.forms import form_post
-from tests.support.live import serve_app
+from tests.support.live import serve_app, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -19,12 +19,7 @@ FIELDS = {
 def test_only_the_chosen_destinations_fields_are_shown(app, browser, creator):
     _, email, _ = creator(password=PASSWORD)
     with serve_app(app) as app_url:
-        page = browser.new_context().new_page()
-        page.goto(f"{app_url}/login")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{app_url}/dashboard")
+        page = signed_in_page(browser, app_url, email, PASSWORD)
         page.goto(f"{app_url}/settings/forwarding")
         for kind in ("google", "webhook", "facebook"):
             page.select_option("select[name=kind]", kind)

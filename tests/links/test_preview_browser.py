@@ -3,7 +3,7 @@ reserved code ("login") is never shown as the short link; good input shows the f
 
 import pytest
 
-from tests.support.live import serve_app
+from tests.support.live import serve_app, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -13,12 +13,7 @@ PASSWORD = "correct horse battery"
 def test_the_live_preview_lists_the_problems_and_never_previews_a_reserved_code(app, browser, creator):
     _, email, _ = creator(password=PASSWORD)
     with serve_app(app) as app_url:
-        page = browser.new_context().new_page()
-        page.goto(f"{app_url}/login")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{app_url}/dashboard")
+        page = signed_in_page(browser, app_url, email, PASSWORD)
 
         page.goto(f"{app_url}/links/new")
         with page.expect_response(lambda answer: answer.url.endswith("/api/links/preview")):

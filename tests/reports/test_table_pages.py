@@ -81,7 +81,7 @@ def test_the_totals_cover_every_page(catalogue):
     first = get(catalogue, "/reports/revenue?group=link")
     second = get(catalogue, "/reports/revenue?group=link&page=2")
 
-    assert text_of(first, "row-count") == text_of(first, "row-count")
+    assert text_of(first, "row-count").startswith("Rows 1–50 of 60")
     whole = f"${sum(range(1, LINKS + 1)):,}.00"  # $1,830.00
     for html in (first, second):
         assert whole in visible_text(html)
