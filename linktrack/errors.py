@@ -31,6 +31,7 @@ _STATUS_CODES = {
     503: "service_unavailable",
 }
 
+VIEWER_BLUEPRINT = "redirect"  # GET /<short_code>: the only pages a creator's viewers meet
 RETRY_AFTER_SECONDS = 30  # what a 503 asks clients to wait: a PostgreSQL restart or failover takes about that
 
 
@@ -89,6 +90,8 @@ def _handle_http_exception(exc: HTTPException):
         response = make_response(ApiError(status, _STATUS_CODES.get(status, "error"), message).to_response())
     else:
         template = f"errors/{status}.html" if status in (404, 410, 429, 500, 503) else "errors/generic.html"
+        if request.blueprint == VIEWER_BLUEPRINT and status in (404, 410, 429):
+            template = "errors/viewer.html"  # a creator's audience, not linktrack's: no sign-up, no nav
         response = make_response(render_template(template, error=exc, status=status), status)
     if status == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)

@@ -1,10 +1,12 @@
 """Creator accounts and API keys: registration, passwords, sessions that end, resets and Bearer keys."""
 
+import base64
 import hashlib
 import logging
 import secrets
 from datetime import timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, g, redirect, request, url_for
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -175,6 +177,30 @@ def create_api_key(user: User, name: str) -> tuple[ApiKey, str]:
     return api_key, key
 
 
+NEW_KEY_SHOWN_FOR_SECONDS = 300  # the redirect after creating a key is followed at once; a stale one shows nothing
+
+
+def _new_key_box() -> Fernet:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"linktrack new api key\x00" + secret).digest()))
+
+
+def seal_new_key(key: str) -> str:
+    """The new key, encrypted, to carry across the redirect after creating it (post-redirect-get) in
+    the session cookie, which is signed but readable: the key itself never sits in a cookie."""
+    return _new_key_box().encrypt(key.encode()).decode()
+
+
+def unseal_new_key(token: str | None) -> str | None:
+    """The key seal_new_key carried, or None (absent, tampered with, or older than a few minutes)."""
+    if not token:
+        return None
+    try:
+        return _new_key_box().decrypt(token.encode(), ttl=NEW_KEY_SHOWN_FOR_SECONDS).decode()
+    except (InvalidToken, ValueError):
+        return None
+
+
 def list_api_keys(user: User) -> list[ApiKey]:
     return list(
         db.session.scalars(
@@ -185,9 +211,14 @@ def list_api_keys(user: User) -> list[ApiKey]:
     )
 
 
+def get_api_key(user: User, key_id: int) -> ApiKey | None:
+    """One of user's keys; None for another creator's key or one that does not exist (both 404)."""
+    return db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
+
+
 def revoke_api_key(user: User, key_id: int) -> bool:
     """Revoke one of user's keys. False when there is no such key of theirs (already revoked is fine)."""
-    api_key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
+    api_key = get_api_key(user, key_id)
     if api_key is None:
         return False
     if api_key.revoked_at is None:

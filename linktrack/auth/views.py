@@ -3,7 +3,7 @@ and GET /api/me."""
 
 import hashlib
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE_NAME
 
@@ -11,6 +11,8 @@ from ..extensions import limiter
 from ..forwarding import destinations as forwarding
 from ..mail import mail_is_configured
 from ..web.api import api_blueprint
+from ..web.confirm import ask_first, confirmed
+from ..web.ownership import owned_or_404
 from . import service
 from .forms import (
     ApiKeyForm,
@@ -150,10 +152,14 @@ def logout_by_get():
     abort(405, valid_methods=["POST"])
 
 
+NEW_KEY_SESSION = "new_api_key"
+
+
 @bp.route("/settings", methods=["GET"])
 @login_required
 def settings():
-    return _render_settings()
+    """The page; right after a key was created, that key once (taken out of the session as it is shown)."""
+    return _render_settings(new_key=service.unseal_new_key(session.pop(NEW_KEY_SESSION, None)))
 
 
 def _render_settings(password_form=None, key_form=None, new_key=None, retention_form=None, status=200):
@@ -190,6 +196,14 @@ def change_password():
 @login_required
 def log_out_everywhere():
     """Every other browser and remember-me cookie is signed out; this one stays signed in."""
+    if not confirmed():
+        return ask_first(
+            "Log out everywhere else?",
+            "Every other browser and every “Keep me signed in” on other devices is signed out. "
+            "This browser stays signed in; API keys keep working.",
+            "Log out everywhere",
+            url_for("auth.settings"),
+        )
     service.end_every_session(current_user)
     _stay_signed_in_after_session_change()
     flash("Every other session of your account has been signed out.", "success")
@@ -203,7 +217,9 @@ def create_api_key():
     if form.validate_on_submit():
         api_key, key = service.create_api_key(current_user, form.name.data)
         flash(f"API key “{api_key.name}” created. Copy it now: it will not be shown again.", "success")
-        return _render_settings(new_key=key)
+        # Post-redirect-get: a refresh of the page showing the key must not post the form again.
+        session[NEW_KEY_SESSION] = service.seal_new_key(key)
+        return redirect(url_for("auth.settings", _anchor="new-api-key"), 303)
     return _render_settings(key_form=form, status=422)
 
 
@@ -211,6 +227,15 @@ def create_api_key():
 @login_required
 def revoke_api_key(key_id: int):
     """Another creator's key is a 404, exactly like a key that does not exist."""
+    if not confirmed():
+        api_key = owned_or_404(service.get_api_key(current_user, key_id), "API key")
+        return ask_first(
+            f"Revoke the API key “{api_key.name}”?",
+            "Every call using it is refused from then on, including the payment webhooks or scripts that "
+            "send conversions with it. This cannot be undone: a new key would have to be put in their place.",
+            "Revoke key",
+            url_for("auth.settings"),
+        )
     if not service.revoke_api_key(current_user, key_id):
         abort(404)
     flash("The API key has been revoked. Calls using it are refused from now on.", "info")

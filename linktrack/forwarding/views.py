@@ -3,6 +3,7 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ..web.confirm import ask_first, confirmed
 from ..web.ownership import owned_or_404
 from . import deliveries, destinations
 from .forms import EVENT_TYPE_LABELS, DestinationForm
@@ -102,6 +103,14 @@ def send_test(destination_id: int):
 @login_required
 def delete(destination_id: int):
     destination = _owned_destination(destination_id)
+    if not confirmed():
+        return ask_first(
+            f"Remove “{destination.name}”?",
+            "Conversions are no longer sent to it, and its delivery history is removed with it. "
+            "To stop sending for a while instead, turn it off.",
+            "Remove destination",
+            url_for("forwarding.index"),
+        )
     destinations.delete_destination(destination)
     flash(f"“{destination.name}” removed.", "info")
     return redirect(url_for("forwarding.index"))

@@ -4,7 +4,6 @@ Types are checked here (a wrong JSON type is a 400); every rule about the values
 service's, shared with the web form (a broken rule is a 422, a taken short code a 409).
 """
 
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -128,9 +127,12 @@ def _parse_datetime(value: Any, name: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
-def _own_link(link_id: uuid.UUID) -> CampaignLink:
-    """The caller's link, or a 404: another creator's link and a missing one look alike."""
-    return owned_or_404(service.get_link(current_user.id, link_id), "link")
+def _own_link(link_id: str) -> CampaignLink:
+    """The caller's link, or a 404: another creator's link, a missing one and a malformed id look alike.
+
+    The routes take the id as plain text, not werkzeug's uuid converter, so a malformed id reaches
+    here and gets the API's error shape instead of a URL that matches no route."""
+    return owned_or_404(service.get_link(current_user.id, link_id), "link", field="link_id")
 
 
 @api.get("/links")
@@ -163,25 +165,25 @@ def create_link():
     return link_json(link, clicks=0), 201, {"Location": url_for(".get_link", link_id=link.id, _external=True)}
 
 
-@api.get("/links/<uuid:link_id>")
+@api.get("/links/<link_id>")
 @login_required
-def get_link(link_id: uuid.UUID):
+def get_link(link_id: str):
     link = _own_link(link_id)
     return link_json(link, service.all_time_clicks(link.id))
 
 
-@api.patch("/links/<uuid:link_id>")
+@api.patch("/links/<link_id>")
 @login_required
-def update_link(link_id: uuid.UUID):
+def update_link(link_id: str):
     link = _own_link(link_id)
     values = _typed_values(json_body(), UPDATE_FIELDS)
     service.update_link(link, values)
     return link_json(link, service.all_time_clicks(link.id))
 
 
-@api.delete("/links/<uuid:link_id>")
+@api.delete("/links/<link_id>")
 @login_required
-def archive_link(link_id: uuid.UUID):
+def archive_link(link_id: str):
     """Archives, never deletes: clicks and conversions stay in the reports. PATCH archived=false restores."""
     link = service.archive_link(_own_link(link_id))
     return link_json(link, service.all_time_clicks(link.id))
@@ -195,9 +197,9 @@ def preview_new_link():
     return _preview_json(service.preview_link(values))
 
 
-@api.post("/links/<uuid:link_id>/preview")
+@api.post("/links/<link_id>/preview")
 @login_required
-def preview_link_changes(link_id: uuid.UUID):
+def preview_link_changes(link_id: str):
     """What PATCH /api/links/<id> would make of this body, without saving."""
     link = _own_link(link_id)
     values = _typed_values(json_body(), frozenset(LINK_FIELDS))

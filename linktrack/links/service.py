@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import CampaignLink, LinkMonthlyStats, utcnow
+from ..web.pagination import PageInvalid, read_page
 from .cache import forget as forget_cached_link
 from .urls import UTM_FIELDS, utm_destination
 from .validation import (
@@ -41,7 +42,6 @@ LIST_STATUSES = ("active", "archived", "all")
 LIST_SORTS = ("newest", "oldest", "campaign", "short_code", "clicks")
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
-MAX_PAGE = 100_000  # keeps OFFSET within a 64-bit integer whatever the query string says
 
 
 class ShortCodeUnavailable(RuntimeError):
@@ -234,12 +234,10 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
     if sort not in LIST_SORTS:
         problems.append(FieldProblem("sort", "invalid_parameter", f"sort is one of: {', '.join(LIST_SORTS)}."))
     numbers = {}
-    for name, default, highest in (("page", 1, MAX_PAGE), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
-        raw = args.get(name) or str(default)
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= highest):
-            problems.append(FieldProblem(name, "invalid_parameter", f"{name} is a whole number from 1 to {highest}."))
-        else:
-            numbers[name] = int(raw)
+    try:
+        numbers["page"], numbers["per_page"] = read_page(args, DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    except PageInvalid as exc:
+        problems.extend(FieldProblem(name, exc.code, message) for name, message in exc.problems)
     if problems:
         raise LinkInvalid(problems)
     # Control characters cannot be in any stored value (and PostgreSQL refuses NUL in a query).

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from ..models import CampaignLink
 from ..reports.queries import link_figures
 from ..reports.ranges import default_range
+from ..web.confirm import ask_first, confirmed
 from ..web.ownership import owned_or_404
 from . import service
 from .forms import LinkForm
@@ -130,7 +131,16 @@ def _render_form(form: LinkForm, preview: service.LinkPreview | None, link: Camp
 @bp.post("/<uuid:link_id>/archive")
 @login_required
 def archive(link_id: uuid.UUID):
-    link = service.archive_link(_own_link(link_id))
+    link = _own_link(link_id)
+    if not confirmed():
+        return ask_first(
+            f"Archive /{link.short_code}?",
+            "Viewers who click it see “This link has ended” and are not sent to your page; no click is "
+            "counted. Its clicks and conversions stay in your reports, and you can restore it later.",
+            "Archive link",
+            url_for("links.detail", link_id=link.id),
+        )
+    link = service.archive_link(link)
     gone = f"/{link.short_code} is archived: it now answers “gone” (410). Its clicks and conversions are kept."
     return _to_detail(link, gone, "info")
 

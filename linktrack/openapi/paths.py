@@ -3,8 +3,9 @@ them against the url map)."""
 
 from typing import Any
 
-from ..links.service import LIST_SORTS, LIST_STATUSES, MAX_PAGE, MAX_PER_PAGE
+from ..links.service import LIST_SORTS, LIST_STATUSES, MAX_PER_PAGE
 from ..reports.ranges import PRESETS
+from ..web.pagination import MAX_PAGE
 from .schemas import JSON, NO_STORE, OWNER_ONLY, _errors, _json, _path_id, _ref
 
 LINK_ID = _path_id("link_id", "The link's id.")

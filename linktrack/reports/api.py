@@ -34,14 +34,14 @@ def _report_range(link: CampaignLink) -> DateRange:
 @bp.get("/funnel/<campaign_link_id>")
 @login_required
 def funnel(campaign_link_id: str):
-    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link")
+    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link", field="campaign_link_id")
     return funnel_json(link, _report_range(link))
 
 
 @bp.get("/types/<campaign_link_id>")
 @login_required
 def types(campaign_link_id: str):
-    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link")
+    link = owned_or_404(get_link(current_user.id, campaign_link_id), "link", field="campaign_link_id")
     return types_json(link, _report_range(link))
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Float, cast, func, select
 from ..extensions import reports_session
 from ..models import EVENT_TYPES, CampaignLink
 from ..web.formatting import money
+from ..web.pagination import PageCount, PageInvalid, read_page
 from .figures import GROUPS, NO_CAMPAIGN, Figures, GroupRow
 from .queries import counter_rows, grouped_query, grouped_rows, summed_figures, total_revenue_sql
 from .ranges import DateRange
@@ -115,6 +116,8 @@ TABLES = {
 }
 NAME_SORT = "name"
 FILTER_MAX_LENGTH = 100
+DEFAULT_ROWS_PER_PAGE = 50
+MAX_ROWS_PER_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,14 @@ class TableQuery:
     campaign: str = ""
     sort: str = ""
     descending: bool = True
+    page: int = 1
+    per_page: int = DEFAULT_ROWS_PER_PAGE
 
     def args(self, **changes) -> dict[str, str]:
-        """Query-string arguments for this view, with `changes` applied (None drops one)."""
+        """Query-string arguments for this view, with `changes` applied (None drops one).
+
+        Page 1 and the default page size are left out, so a link that changes the view without
+        naming a page (a filter, a sort, a range) starts again from the first page."""
         values = {
             **self.date_range.args(),
             "group": self.group,
@@ -137,23 +145,36 @@ class TableQuery:
             "campaign": self.campaign,
             "sort": self.sort,
             "dir": "desc" if self.descending else "asc",
+            "page": self.page if self.page > 1 else None,
+            "per_page": self.per_page if self.per_page != DEFAULT_ROWS_PER_PAGE else None,
         }
         values.update(changes)
         return {name: value for name, value in values.items() if value}
 
     def sort_args(self, key: str) -> dict[str, str]:
-        """Arguments for a column header: its sort, descending first, flipping when already sorted by it."""
+        """Arguments for a column header: its sort, descending first, flipping when already sorted by it;
+        always from the first page."""
         if key == self.sort:
-            return self.args(dir="asc" if self.descending else "desc")
-        return self.args(sort=key, dir="asc" if key == NAME_SORT else "desc")
+            return self.args(dir="asc" if self.descending else "desc", page=None)
+        return self.args(sort=key, dir="asc" if key == NAME_SORT else "desc", page=None)
 
 
 def _clean_filter(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isprintable()).strip()[:FILTER_MAX_LENGTH]
 
 
-def parse_table_query(spec: TableSpec, args: Mapping[str, str], date_range: DateRange) -> TableQuery:
-    """Grouping, filters and sort from a query string; unknown values fall back to the defaults."""
+def parse_table_query(
+    spec: TableSpec, args: Mapping[str, str], date_range: DateRange
+) -> tuple[TableQuery, PageInvalid | None]:
+    """Grouping, filters, sort and page from a query string; unknown values fall back to the defaults.
+
+    A bad `page` or `per_page` is refused (a number typed by hand deserves a reason, not a silent
+    page 1): the query then shows the first page, and the refusal comes back beside it."""
+    try:
+        page, per_page = read_page(args, DEFAULT_ROWS_PER_PAGE, MAX_ROWS_PER_PAGE)
+        refused = None
+    except PageInvalid as exc:
+        page, per_page, refused = 1, DEFAULT_ROWS_PER_PAGE, exc
     group = args.get("group") if args.get("group") in GROUPS else "video"
     keys = {column.key for column in spec.columns} | {NAME_SORT}
     sort = args.get("sort") if args.get("sort") in keys else spec.default_sort
@@ -166,15 +187,16 @@ def parse_table_query(spec: TableSpec, args: Mapping[str, str], date_range: Date
         campaign=_clean_filter(args.get("campaign")),
         sort=sort,
         descending=direction == "desc",
-    )
+        page=page,
+        per_page=per_page,
+    ), refused
 
 
-def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool = False) -> Iterator[GroupRow]:
-    """The rows of a funnel or revenue table in the order the page shows them."""
+def _table_statement(user_id: int, spec: TableSpec, query: TableQuery):
     order = None
     if query.sort != NAME_SORT:
         order = next(column.order for column in spec.columns if column.key == query.sort)
-    statement = grouped_query(
+    return grouped_query(
         user_id,
         query.date_range,
         query.group,
@@ -183,7 +205,32 @@ def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool
         order=order,
         descending=query.descending,
     )
-    return grouped_rows(statement, query.group, stream=stream)
+
+
+def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool = False) -> Iterator[GroupRow]:
+    """Every row of a funnel or revenue table (all pages) in the order the page shows them: the CSV."""
+    return grouped_rows(_table_statement(user_id, spec, query), query.group, stream=stream)
+
+
+@dataclass(frozen=True)
+class TablePage:
+    rows: list[GroupRow]
+    count: PageCount
+
+
+def table_page(user_id: int, spec: TableSpec, query: TableQuery, *, limit: int | None = None) -> TablePage:
+    """One page of a table: sorted in SQL, then LIMIT/OFFSET, so page 2 continues page 1's order.
+
+    PageInvalid when `query.page` is past the last page (the count is known only here). `limit`
+    cuts the page shorter (the revenue chart's first rows)."""
+    statement = _table_statement(user_id, spec, query)
+    total = reports_session().scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    count = PageCount(query.page, query.per_page, total)
+    if query.page > count.pages:
+        raise PageInvalid([("page", f"page {query.page} is past the last page: there are {count.pages}.")])
+    size = min(query.per_page, limit) if limit else query.per_page
+    rows = list(grouped_rows(statement.limit(size).offset(count.offset), query.group))
+    return TablePage(rows, count)
 
 
 def table_totals(user_id: int, query: TableQuery) -> Figures:

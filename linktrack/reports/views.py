@@ -8,6 +8,7 @@ import csv
 import io
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, stream_with_context, url_for
@@ -16,6 +17,7 @@ from flask_login import current_user, login_required
 from ..links import service as links_service
 from ..links.urls import short_url
 from ..web.ownership import owned_or_404
+from ..web.pagination import PageInvalid
 from . import charts, figures, queries, ranges, tables
 
 bp = Blueprint("reports", __name__)
@@ -32,7 +34,8 @@ def _date_range(first_day: Callable[[], date | None]) -> tuple[ranges.DateRange,
 
 
 def _page(template: str, error: ranges.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):
-    """A report page; a refused range shows its message with the default range's figures, as a 400.
+    """A report page; a refused range shows its message with the default range's figures, as a 400
+    (so does a refused page number, `page_error`, above the first page).
 
     `page_url(args)` links to this page again with other query arguments (presets, sorts).
     """
@@ -47,7 +50,7 @@ def _page(template: str, error: ranges.RangeInvalid | None, endpoint: str, route
         page_url=lambda args: url_for(endpoint, **route, **args),
         **context,
     )
-    return html, 400 if error else 200
+    return html, 400 if error or context.get("page_error") else 200
 
 
 @bp.get("/")
@@ -84,14 +87,27 @@ def link_report(link_id: uuid.UUID):
     )
 
 
-def _table(name: str) -> tuple[tables.TableSpec, tables.TableQuery, ranges.RangeInvalid | None]:
+def _table(name: str) -> tuple[tables.TableSpec, tables.TableQuery, ranges.RangeInvalid | None, PageInvalid | None]:
     spec = tables.TABLES[name]
     date_range, error = _date_range(lambda: ranges.first_day_with_data(current_user.id))
-    return spec, tables.parse_table_query(spec, request.args, date_range), error
+    query, page_error = tables.parse_table_query(spec, request.args, date_range)
+    return spec, query, error, page_error
+
+
+CHART_ROWS = 10
 
 
 def _table_page(name: str):
-    spec, query, error = _table(name)
+    """A page of the table; a refused page number shows its message above the first page, as a 400."""
+    spec, query, error, page_error = _table(name)
+    try:
+        page = tables.table_page(current_user.id, spec, query)
+    except PageInvalid as exc:
+        page_error, query = exc, replace(query, page=1)
+        page = tables.table_page(current_user.id, spec, query)
+    first_page = (
+        page if query.page == 1 else tables.table_page(current_user.id, spec, replace(query, page=1), limit=CHART_ROWS)
+    )
     videos, campaigns = tables.filter_options(current_user.id)
     return _page(
         "reports/table.html",
@@ -100,7 +116,10 @@ def _table_page(name: str):
         spec=spec,
         query=query,
         date_range=query.date_range,
-        rows=list(tables.table_rows(current_user.id, spec, query)),
+        rows=page.rows,
+        count=page.count,
+        chart_rows=first_page.rows[:CHART_ROWS],
+        page_error=page_error,
         totals=tables.table_totals(current_user.id, query),
         videos=videos,
         campaigns=campaigns,
@@ -110,7 +129,7 @@ def _table_page(name: str):
 
 def _table_csv(name: str):
     """The table as CSV, written row by row as the database hands them over (never all in memory)."""
-    spec, query, error = _table(name)
+    spec, query, error, _ = _table(name)  # every row, whatever the page
     if error:
         abort(400, error.message)
     user_id = current_user.id

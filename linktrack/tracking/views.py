@@ -2,12 +2,13 @@
 
 import uuid
 
-from flask import abort, current_app, g, request
+from flask import current_app, g, request
 from flask_login import current_user, login_required
 
 from ..errors import ApiError
 from ..extensions import limiter
 from ..web.api import allow_cross_origin, api_blueprint, json_body
+from ..web.ownership import owned_or_404
 from ..web.sessions import sessionless
 from . import service
 from .script import tracker_script
@@ -88,11 +89,9 @@ def attribution(tracking_id: str):
     try:
         parsed = uuid.UUID(tracking_id)
     except ValueError:
-        abort(404)
-    data = service.attribution(parsed, current_user.id)
-    if data is None:
-        abort(404)
-    return data
+        parsed = None  # a malformed id is as absent as a missing or a stranger's one
+    data = service.attribution(parsed, current_user.id) if parsed else None
+    return owned_or_404(data, "click", field="tracking_id")
 
 
 @bp.post("/cleanup")

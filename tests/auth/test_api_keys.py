@@ -20,10 +20,12 @@ def log_in(client, email, password=PASSWORD):
 
 
 def create_key_on_settings(client, name="Zapier"):
-    """Create a key like a creator would; returns (the creation page's html, the key it shows)."""
+    """Create a key like a creator would (the form posts, the browser follows the 303 back to the
+    settings page); returns (that page's html, the key it shows)."""
     response = form_post(client, "/settings", {"name": name}, action="/settings/api-keys")
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/settings#new-api-key"
+    html = client.get("/settings").get_data(as_text=True)
     return html, field_value(html, "new-api-key")
 
 
@@ -37,7 +39,8 @@ def key_rows(app, user_id):
 
 
 def revoke_on_settings(client, key_id):
-    return form_post(client, "/settings", {}, action=f"/settings/api-keys/{key_id}/revoke")
+    """The confirming submit (the confirmation page's button, or the dialog's confirm=yes)."""
+    return form_post(client, "/settings", {"confirm": "yes"}, action=f"/settings/api-keys/{key_id}/revoke")
 
 
 # ---- creation and display ---------------------------------------------------------------------

@@ -61,7 +61,10 @@ def test_revoking_a_key_ends_its_access_at_once(app, creator, api_key_for):
         key_id = db.session.query(ApiKey).filter_by(user_id=user_id).one().id
     assert app.test_client().get("/api/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
-    assert form_post(browser, "/settings", {}, action=f"/settings/api-keys/{key_id}/revoke").status_code == 302
+    assert (
+        form_post(browser, "/settings", {"confirm": "yes"}, action=f"/settings/api-keys/{key_id}/revoke").status_code
+        == 302
+    )
 
     refused = app.test_client().get("/api/me", headers={"Authorization": f"Bearer {key}"})
     assert refused.status_code == 401

@@ -75,7 +75,7 @@ def test_log_out_everywhere_ends_another_browsers_session_and_remember_cookie(ap
     settings = phone.get("/settings").get_data(as_text=True)
     assert "Log out everywhere" in settings
 
-    response = form_post(phone, "/settings", {}, action="/settings/log-out-everywhere")
+    response = form_post(phone, "/settings", {"confirm": "yes"}, action="/settings/log-out-everywhere")
 
     assert response.status_code == 302
     assert "Every other session of your account has been signed out." in flashes(

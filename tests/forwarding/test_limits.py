@@ -54,7 +54,7 @@ def test_the_eleventh_destination_is_refused_with_a_clear_message(app, client, h
             first_id = db.session.scalar(select(func.min(ForwardingDestination.id)))
         assert count == 10 and "one too many" not in forwarding_page(client)
 
-        form_post(client, "/settings/forwarding", {}, action=f"/settings/forwarding/{first_id}/delete")
+        form_post(client, "/settings/forwarding", {"confirm": "yes"}, action=f"/settings/forwarding/{first_id}/delete")
         again = add_destination(client, kind="webhook", name="one too many", url=httpserver.url_for("/hook"))
         assert again.status_code == 200 and "“one too many” added" in again.get_data(as_text=True)
 

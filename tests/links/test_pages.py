@@ -378,7 +378,7 @@ def test_archive_and_restore_with_csrf(app, me):
     (link_id,) = create_links(app, user_id, {"short_code": "seasonal"})
     detail = f"/links/{link_id}"
 
-    response = form_post(client, detail, {}, action=f"{detail}/archive")
+    response = form_post(client, detail, {"confirm": "yes"}, action=f"{detail}/archive")
     assert response.status_code == 302
     html = unescape(text(client.get(detail)))
     assert "/seasonal is archived: it now answers “gone” (410)." in html

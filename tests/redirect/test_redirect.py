@@ -112,7 +112,7 @@ def test_unknown_code_is_a_friendly_404_page(app, client, owner):
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.mimetype == "text/html"
-        assert "404" in response.get_data(as_text=True)
+        assert "This link does not exist" in response.get_data(as_text=True)
     assert stored_clicks(app) == []
 
 

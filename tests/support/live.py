@@ -82,3 +82,14 @@ def serve_app_in_process(settings: dict):
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def signed_in_page(browser, app_url: str, email: str, password: str):
+    """A fresh Chromium page, logged in through the login form, on the dashboard."""
+    page = browser.new_context().new_page()
+    page.goto(f"{app_url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{app_url}/dashboard")
+    return page

@@ -19,4 +19,37 @@
       try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
     }
   });
+
+  // Destructive buttons (forms with data-confirm) ask in a dialog; confirmed, they send confirm=yes
+  // and act at once. Without this script the server answers a page that asks again (web/confirm.py).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-confirm")) return;
+    if (!window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      return;
+    }
+    if (!form.querySelector('input[name="confirm"]')) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "confirm";
+      input.value = "yes";
+      form.appendChild(input);
+    }
+  });
+
+  // Parts of a form that apply to one choice only (data-shown-when="field=value") are shown while that
+  // value is chosen; without this script every part stays visible, each labelled with its choice.
+  function showChosenParts(form) {
+    form.querySelectorAll("[data-shown-when]").forEach(function (part) {
+      var rule = part.getAttribute("data-shown-when").split("=");
+      var chooser = form.elements[rule[0]];
+      if (chooser) part.hidden = chooser.value !== rule[1];
+    });
+  }
+  document.querySelectorAll("form").forEach(function (form) {
+    if (!form.querySelector("[data-shown-when]")) return;
+    showChosenParts(form);
+    form.addEventListener("change", function () { showChosenParts(form); });
+  });
 })();

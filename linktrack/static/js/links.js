@@ -8,6 +8,7 @@
   var output = document.querySelector("[data-preview-url]");
   var empty = document.querySelector("[data-preview-empty]");
   var code = document.querySelector("[data-preview-code]");
+  var problemList = document.querySelector("[data-preview-problems]");
   var token = form.querySelector("input[name=csrf_token]");
   var defaults = ["utm_source", "utm_medium", "utm_campaign", "utm_content"];
   var timer = null;
@@ -31,15 +32,29 @@
       var input = form.elements[name];
       if (input && result[name]) input.placeholder = result[name];
     });
+    var problems = result.problems || [];
+    var badCode = problems.some(function (problem) { return problem.field === "short_code"; });
     if (code) {
+      // A refused code (reserved like "login", taken, malformed) is never shown as the link's address.
       var typed = form.elements.short_code && form.elements.short_code.value.trim();
-      code.textContent = typed || code.getAttribute("data-initial") || "…";
+      code.textContent = badCode ? "…" : (typed || code.getAttribute("data-initial") || "…");
     }
-    if (result.final_destination_url) {
-      output.textContent = result.final_destination_url;
-      output.hidden = false;
-      if (empty) empty.hidden = true;
+    if (problemList) {
+      problemList.textContent = "";
+      problems.forEach(function (problem) {
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = "#" + problem.field;
+        link.textContent = problem.message;
+        item.appendChild(link);
+        problemList.appendChild(item);
+      });
+      problemList.hidden = problems.length === 0;
     }
+    var url = problems.length === 0 ? result.final_destination_url : null;
+    output.textContent = url || "";
+    output.hidden = !url;
+    if (empty) empty.hidden = Boolean(url);
   }
 
   function refresh() {
