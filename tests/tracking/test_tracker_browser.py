@@ -55,9 +55,11 @@ def test_purchase_through_a_real_short_link_is_stored(app, browser, servers, sho
     page = context.new_page()
     problems = watch_console(page)
 
-    page.goto(f"{app_url}/{short_code}")
-    assert page.url.startswith(f"{landing_url}/landing.html?plan=pro&")
-    assert "ct_tracking_id=" in page.url and f"ct_campaign_link_id={link_id}" in page.url
+    with page.expect_response(lambda r: r.url.startswith(f"{landing_url}/landing.html")) as landed:
+        page.goto(f"{app_url}/{short_code}")
+    assert landed.value.url.startswith(f"{landing_url}/landing.html?plan=pro&")
+    assert "ct_tracking_id=" in landed.value.url and f"ct_campaign_link_id={link_id}" in landed.value.url
+    assert page.evaluate("CampaignTracker.getAttribution()")["campaign_link_id"] == link_id
     result = page.evaluate("CampaignTracker.trackPurchase(49.99, {eventId: 'order-1001'})")
     assert result["ok"] is True, result
     assert result["conversion"]["revenue_amount"] == "49.99"
@@ -144,3 +146,43 @@ def test_refusals_resolve_with_the_reason_and_never_throw(app, browser, servers,
     assert unknown["reason"] == "invalid_event_type"
     assert [p for p in problems if "pageerror" in p] == []
     assert conversions(app) == []
+
+
+def test_the_tracking_parameters_leave_the_address_bar_once_stored(app, browser, make_link, creator, servers):
+    app_url, landing_url = servers
+    link_id = make_link(
+        creator()[0],
+        destination_url=f"{landing_url}/landing.html?plan=pro&note=a+b#pricing",
+        allowed_origins=[landing_url],
+    )
+    with app.app_context():
+        short_code = db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+    context = browser.new_context()
+    page = context.new_page()
+    problems = watch_console(page)
+    page.goto(f"{app_url}/{short_code}")
+    page.wait_for_function("!location.search.includes('ct_')")
+    # The page's own query (as the redirect sent it) and the fragment stay; a shared URL carries no attribution.
+    assert page.url == f"{landing_url}/landing.html?plan=pro&note=a+b#pricing"
+
+    result = page.evaluate("CampaignTracker.trackPurchase(19, {eventId: 'order-7'})")
+    assert result["ok"] is True, result
+    assert result["conversion"]["campaign_link_id"] == link_id
+    page.reload()  # the stored attribution, not the URL, attributes now
+    assert page.evaluate("CampaignTracker.getAttribution()")["tracking_id"] == result["conversion"]["tracking_id"]
+    assert problems == []
+    context.close()
+
+
+def test_the_parameters_stay_when_nothing_could_store_them(app, browser, servers, short_link):
+    app_url, landing_url = servers
+    link_id, short_code = short_link
+    context = browser.new_context()
+    context.add_init_script("Storage.prototype.setItem = function () { throw new Error('QuotaExceededError'); };")
+    page = context.new_page()
+    page.goto(f"{app_url}/{short_code}")
+    assert page.evaluate("CampaignTracker.getAttribution()")["campaign_link_id"] == link_id
+    # A reload must still attribute, so the URL keeps what no storage could.
+    assert "ct_tracking_id=" in page.url and f"ct_campaign_link_id={link_id}" in page.url
+    assert page.evaluate("CampaignTracker.trackNewsletterSignup()")["ok"] is True
+    context.close()
