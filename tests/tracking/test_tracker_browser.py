@@ -1,5 +1,6 @@
 """The CampaignTracker in real headless Chromium: short link → landing page → conversion stored."""
 
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ConversionEvent
+from linktrack.tracking import sightings
 from tests.support.live import serve_app, serve_directory
 
 pytestmark = pytest.mark.browser
@@ -186,3 +188,48 @@ def test_the_parameters_stay_when_nothing_could_store_them(app, browser, servers
     assert "ct_tracking_id=" in page.url and f"ct_campaign_link_id={link_id}" in page.url
     assert page.evaluate("CampaignTracker.trackNewsletterSignup()")["ok"] is True
     context.close()
+
+
+def test_the_install_panel_examples_run_and_the_panel_names_the_page(app, browser, creator, make_link, servers):
+    """The creator copies the panel's tag and examples into a page; a visitor's conversion from it is
+    what the panel then reports, by the page's origin."""
+    app_url, landing_url = servers
+    user_id, email, password = creator()
+    link_id = make_link(user_id, destination_url=f"{landing_url}/landing.html", allowed_origins=[landing_url])
+    with app.app_context():
+        short_code = db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+    studio = browser.new_context()
+    studio.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
+    owner = studio.new_page()
+    problems = watch_console(owner)
+    owner.goto(f"{app_url}/login")
+    owner.get_by_label("Email").fill(email)
+    owner.get_by_label("Password", exact=True).fill(password)
+    owner.get_by_role("button", name="Log in").click()
+    owner.goto(f"{app_url}/links/{link_id}")
+    assert owner.locator("#tracker-status").inner_text().startswith("No event yet")
+    owner.locator('[data-copy-target="tracker-tag"]').click()
+    assert (
+        owner.evaluate("navigator.clipboard.readText()") == f'<script src="{app_url}/api/conversions/script"></script>'
+    )
+    owner.get_by_role("button", name="Copy examples").click()
+    examples = owner.evaluate("navigator.clipboard.readText()")
+    assert examples == owner.locator("#tracker-examples").inner_text()
+
+    page = browser.new_page()
+    page.goto(f"{app_url}/{short_code}")
+    calls = [line.rstrip(";") for line in examples.splitlines() if line.startswith("CampaignTracker.")]
+    results = [page.evaluate(call) for call in calls]
+    assert [r["ok"] for r in results] == [True, True, True], results
+    assert [c.event_type for c in conversions(app)] == ["purchase", "newsletter_signup", "course_enrollment"]
+
+    owner.reload()
+    seen = owner.locator("#tracker-status").inner_text()
+    assert re.fullmatch(
+        rf"Last event received from {re.escape(landing_url)} at \d{{4}}-\d\d-\d\d \d\d:\d\d UTC\.", seen
+    )
+    with app.app_context():
+        (sighting,) = sightings.link_sightings(user_id, uuid.UUID(link_id))
+    assert sighting.origin == landing_url and sighting.last_seen_at > datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert problems == []
+    studio.close()
