@@ -34,8 +34,12 @@ def short_link(app, creator, make_link, servers):
     link_id = make_link(
         creator()[0], destination_url=f"{landing_url}/landing.html?plan=pro", allowed_origins=[landing_url]
     )
+    return link_id, short_code_of(app, link_id)
+
+
+def short_code_of(app, link_id: str) -> str:
     with app.app_context():
-        return link_id, db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+        return db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
 
 
 def conversions(app):
@@ -157,8 +161,7 @@ def test_the_tracking_parameters_leave_the_address_bar_once_stored(app, browser,
         destination_url=f"{landing_url}/landing.html?plan=pro&note=a+b#pricing",
         allowed_origins=[landing_url],
     )
-    with app.app_context():
-        short_code = db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+    short_code = short_code_of(app, link_id)
     context = browser.new_context()
     page = context.new_page()
     problems = watch_console(page)
@@ -196,8 +199,7 @@ def test_the_install_panel_examples_run_and_the_panel_names_the_page(app, browse
     app_url, landing_url = servers
     user_id, email, password = creator()
     link_id = make_link(user_id, destination_url=f"{landing_url}/landing.html", allowed_origins=[landing_url])
-    with app.app_context():
-        short_code = db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+    short_code = short_code_of(app, link_id)
     studio = browser.new_context()
     studio.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
     owner = studio.new_page()
