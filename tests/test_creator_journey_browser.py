@@ -163,8 +163,11 @@ def test_creator_registers_links_a_video_and_sees_a_purchase_and_every_page_pass
     # A viewer (another browser profile) clicks the short link and lands on the landing page.
     viewer = browser.new_context(user_agent=VIEWER_USER_AGENT).new_page()
     viewer_problems = page_problems(viewer, expected_statuses=set())
-    viewer.goto(short_url)
-    expect(viewer).to_have_url(re.compile(rf"^{re.escape(landing_url)}/landing\.html\?.*ct_tracking_id="))
+    with viewer.expect_response(re.compile(rf"^{re.escape(landing_url)}/landing\.html\?.*ct_tracking_id=")):
+        viewer.goto(short_url)
+    # Once stored, the tracker takes its parameters out of the address bar; the UTM stay.
+    expect(viewer).to_have_url(re.compile(rf"^{re.escape(landing_url)}/landing\.html\?utm_source=youtube&[^#]*$"))
+    expect(viewer).not_to_have_url(re.compile("ct_"))
     expect(viewer.get_by_role("heading", level=1)).to_have_text("Learn to edit video")
 
     # The click reaches the database in the next batch (0.1 s); the creator sees it on the link page.

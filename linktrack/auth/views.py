@@ -10,6 +10,7 @@ from flask_login.config import COOKIE_NAME as REMEMBER_COOKIE_NAME
 from ..extensions import limiter
 from ..forwarding import destinations as forwarding
 from ..mail import mail_is_configured
+from ..tracking import sightings
 from ..web.api import api_blueprint
 from ..web.confirm import ask_first, confirmed
 from ..web.ownership import owned_or_404
@@ -173,6 +174,7 @@ def _render_settings(password_form=None, key_form=None, new_key=None, retention_
             api_keys=service.list_api_keys(current_user),
             paused_destinations=forwarding.paused_count(current_user.id),
             new_key=new_key,
+            sightings=sightings.latest_sighting(current_user.id),
         ),
         status,
     )

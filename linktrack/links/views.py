@@ -14,6 +14,7 @@ from ..models import CampaignLink
 from ..reports.queries import link_figures
 from ..reports.ranges import default_range
 from ..web.confirm import ask_first, confirmed
+from ..tracking import sightings
 from ..web.ownership import owned_or_404
 from . import service
 from .forms import LinkForm
@@ -89,6 +90,7 @@ def detail(link_id: uuid.UUID):
         clicks=service.all_time_clicks(link.id),
         qr_svg=Markup(qr_svg_inline(link)),
         recent=link_figures(link, default_range()),
+        sightings=sightings.link_sightings(current_user.id, link.id),
     )
 
 

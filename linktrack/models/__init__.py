@@ -17,7 +17,7 @@ from .counters import (
 from .events import CleanupCursor, ClickEvent, ConversionEvent, UncountedClick, UncountedConversion
 from .forwarding import ForwardingAttempt, ForwardingDelivery, ForwardingDestination
 from .jobs import PendingJob
-from .links import CampaignLink
+from .links import CampaignLink, TrackerSighting
 from .users import ApiKey, PasswordResetToken, User
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "PasswordResetToken",
     "PendingJob",
     "ReportCounters",
+    "TrackerSighting",
     "UTCDateTime",
     "UncountedClick",
     "UncountedConversion",

@@ -51,3 +51,18 @@ class CampaignLink(db.Model):
     def owned(cls, user_id: int, link_id) -> "CampaignLink | None":
         """The link if it belongs to user_id; None otherwise (callers answer 404, never 403)."""
         return db.session.scalar(select(cls).where(cls.id == link_id, cls.user_id == user_id))
+
+
+class TrackerSighting(db.Model):
+    """When the CampaignTracker on a page of `origin` last reported a conversion for a link: the
+    install panel's "last event received". Origins only (the Origin header a conversion passed
+    check_origin with), never a page's full URL. Written at most once a minute per link and origin
+    (tracking/sightings.py), so no conversion waits on it."""
+
+    __tablename__ = "tracker_sightings"
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    origin: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 
 from ..links import service as links_service
 from ..links.urls import short_url
+from ..tracking import sightings
 from ..web.ownership import owned_or_404
 from ..web.pagination import PageInvalid
 from . import charts, figures, queries, ranges, tables
@@ -84,6 +85,7 @@ def link_report(link_id: uuid.UUID):
         date_range=date_range,
         status=links_service.link_status(link),
         short_url=short_url(link.short_code),
+        sightings=sightings.link_sightings(current_user.id, link.id),
     )
 
 

@@ -27,11 +27,14 @@
     } catch (e) {}
     return null;
   }
+  // True when at least one storage kept it.
   function write(a) {
+    var kept = false;
     ["sessionStorage", "localStorage"].forEach(function (kind) {
       var s = storage(kind);
-      try { s && s.setItem(STORE, JSON.stringify(a)); } catch (e) {}
+      try { if (s) { s.setItem(STORE, JSON.stringify(a)); kept = true; } } catch (e) {}
     });
+    return kept;
   }
   function forget() {
     ["sessionStorage", "localStorage"].forEach(function (kind) {
@@ -46,9 +49,24 @@
     } catch (e) {}
     return null;
   }
-  // Last click wins: parameters in the URL replace whatever was stored.
+  // The ct_ parameters leave the address bar once stored, so a visitor who shares the URL does not
+  // share the attribution. The rest of the query is kept byte for byte, and the fragment too.
+  function cleanUrl() {
+    try {
+      var loc = w.location, h = w.history;
+      if (!h || typeof h.replaceState !== "function") return;
+      var kept = loc.search.replace(/^\?/, "").split("&").filter(function (part) {
+        var name = part.split("=")[0];
+        try { name = decodeURIComponent(name.replace(/\+/g, " ")); } catch (e) {}
+        return part !== "" && KEYS.indexOf(name) < 0;
+      });
+      h.replaceState(h.state, "", loc.pathname + (kept.length ? "?" + kept.join("&") : "") + loc.hash);
+    } catch (e) {}
+  }
+  // Last click wins: parameters in the URL replace whatever was stored. If nothing could store
+  // them, they stay in the URL, so a reload of the page still attributes.
   var current = fromUrl();
-  if (current) write(current);
+  if (current && write(current)) cleanUrl();
 
   function getAttribution() {
     var a = current || read("sessionStorage") || read("localStorage");

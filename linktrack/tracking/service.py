@@ -39,6 +39,7 @@ from .rules import (
     window_expires_at,
     within_window,
 )
+from .sightings import note_sighting
 from .store import UNCOUNTED_PARAMS, PsycopgStore, SessionStore
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,8 @@ def record_conversion(
         return _replay(request, source, click, days)
     store.commit()
     _after_commit(conversion.id, click.forwards)
+    if browser:
+        note_sighting(click.link_id, origin)  # throttled, never raises (sightings.py)
     return RecordedConversion(conversion, click, days, request.warnings, created=True)
 
 

@@ -22,6 +22,12 @@ def _base_url() -> str:
     return current_app.config.get("LINKTRACK_BASE_URL") or request.host_url.rstrip("/")
 
 
+@bp.app_template_global("tracker_script_url")
+def script_url() -> str:
+    """The address of the script, as the install panels show it in their script tag."""
+    return _base_url() + bp.url_prefix + "/script"
+
+
 def _ip_limit() -> str:
     return current_app.config["CONVERSION_RATE_LIMIT_PER_IP"]
 

@@ -270,7 +270,8 @@ def test_a_link_without_clicks_says_what_to_do_next(alice, shop):
     text = visible_text(html)
     assert "No clicks on this link in this range" in text
     assert "/delta04 into the description of the video" in text
-    assert "/api/conversions/script" in text
+    assert "add the CampaignTracker script to that page" in text
+    assert "&lt;script src=&#34;http://localhost/api/conversions/script&#34;&gt;&lt;/script&gt;" in html
     assert 'href="/links/new"' in html
 
 

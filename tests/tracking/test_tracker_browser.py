@@ -1,5 +1,6 @@
 """The CampaignTracker in real headless Chromium: short link → landing page → conversion stored."""
 
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from linktrack.extensions import db
 from linktrack.models import CampaignLink, ConversionEvent
+from linktrack.tracking import sightings
 from tests.support.live import serve_app, serve_directory
 
 pytestmark = pytest.mark.browser
@@ -32,8 +34,12 @@ def short_link(app, creator, make_link, servers):
     link_id = make_link(
         creator()[0], destination_url=f"{landing_url}/landing.html?plan=pro", allowed_origins=[landing_url]
     )
+    return link_id, short_code_of(app, link_id)
+
+
+def short_code_of(app, link_id: str) -> str:
     with app.app_context():
-        return link_id, db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
+        return db.session.get(CampaignLink, uuid.UUID(link_id)).short_code
 
 
 def conversions(app):
@@ -55,9 +61,11 @@ def test_purchase_through_a_real_short_link_is_stored(app, browser, servers, sho
     page = context.new_page()
     problems = watch_console(page)
 
-    page.goto(f"{app_url}/{short_code}")
-    assert page.url.startswith(f"{landing_url}/landing.html?plan=pro&")
-    assert "ct_tracking_id=" in page.url and f"ct_campaign_link_id={link_id}" in page.url
+    with page.expect_response(lambda r: r.url.startswith(f"{landing_url}/landing.html")) as landed:
+        page.goto(f"{app_url}/{short_code}")
+    assert landed.value.url.startswith(f"{landing_url}/landing.html?plan=pro&")
+    assert "ct_tracking_id=" in landed.value.url and f"ct_campaign_link_id={link_id}" in landed.value.url
+    assert page.evaluate("CampaignTracker.getAttribution()")["campaign_link_id"] == link_id
     result = page.evaluate("CampaignTracker.trackPurchase(49.99, {eventId: 'order-1001'})")
     assert result["ok"] is True, result
     assert result["conversion"]["revenue_amount"] == "49.99"
@@ -144,3 +152,86 @@ def test_refusals_resolve_with_the_reason_and_never_throw(app, browser, servers,
     assert unknown["reason"] == "invalid_event_type"
     assert [p for p in problems if "pageerror" in p] == []
     assert conversions(app) == []
+
+
+def test_the_tracking_parameters_leave_the_address_bar_once_stored(app, browser, make_link, creator, servers):
+    app_url, landing_url = servers
+    link_id = make_link(
+        creator()[0],
+        destination_url=f"{landing_url}/landing.html?plan=pro&note=a+b#pricing",
+        allowed_origins=[landing_url],
+    )
+    short_code = short_code_of(app, link_id)
+    context = browser.new_context()
+    page = context.new_page()
+    problems = watch_console(page)
+    page.goto(f"{app_url}/{short_code}")
+    page.wait_for_function("!location.search.includes('ct_')")
+    # The page's own query (as the redirect sent it) and the fragment stay; a shared URL carries no attribution.
+    assert page.url == f"{landing_url}/landing.html?plan=pro&note=a+b#pricing"
+
+    result = page.evaluate("CampaignTracker.trackPurchase(19, {eventId: 'order-7'})")
+    assert result["ok"] is True, result
+    assert result["conversion"]["campaign_link_id"] == link_id
+    page.reload()  # the stored attribution, not the URL, attributes now
+    assert page.evaluate("CampaignTracker.getAttribution()")["tracking_id"] == result["conversion"]["tracking_id"]
+    assert problems == []
+    context.close()
+
+
+def test_the_parameters_stay_when_nothing_could_store_them(app, browser, servers, short_link):
+    app_url, landing_url = servers
+    link_id, short_code = short_link
+    context = browser.new_context()
+    context.add_init_script("Storage.prototype.setItem = function () { throw new Error('QuotaExceededError'); };")
+    page = context.new_page()
+    page.goto(f"{app_url}/{short_code}")
+    assert page.evaluate("CampaignTracker.getAttribution()")["campaign_link_id"] == link_id
+    # A reload must still attribute, so the URL keeps what no storage could.
+    assert "ct_tracking_id=" in page.url and f"ct_campaign_link_id={link_id}" in page.url
+    assert page.evaluate("CampaignTracker.trackNewsletterSignup()")["ok"] is True
+    context.close()
+
+
+def test_the_install_panel_examples_run_and_the_panel_names_the_page(app, browser, creator, make_link, servers):
+    """The creator copies the panel's tag and examples into a page; a visitor's conversion from it is
+    what the panel then reports, by the page's origin."""
+    app_url, landing_url = servers
+    user_id, email, password = creator()
+    link_id = make_link(user_id, destination_url=f"{landing_url}/landing.html", allowed_origins=[landing_url])
+    short_code = short_code_of(app, link_id)
+    studio = browser.new_context()
+    studio.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_url)
+    owner = studio.new_page()
+    problems = watch_console(owner)
+    owner.goto(f"{app_url}/login")
+    owner.get_by_label("Email").fill(email)
+    owner.get_by_label("Password", exact=True).fill(password)
+    owner.get_by_role("button", name="Log in").click()
+    owner.goto(f"{app_url}/links/{link_id}")
+    assert owner.locator("#tracker-status").inner_text().startswith("No event yet")
+    owner.locator('[data-copy-target="tracker-tag"]').click()
+    assert (
+        owner.evaluate("navigator.clipboard.readText()") == f'<script src="{app_url}/api/conversions/script"></script>'
+    )
+    owner.get_by_role("button", name="Copy examples").click()
+    examples = owner.evaluate("navigator.clipboard.readText()")
+    assert examples == owner.locator("#tracker-examples").inner_text()
+
+    page = browser.new_page()
+    page.goto(f"{app_url}/{short_code}")
+    calls = [line.rstrip(";") for line in examples.splitlines() if line.startswith("CampaignTracker.")]
+    results = [page.evaluate(call) for call in calls]
+    assert [r["ok"] for r in results] == [True, True, True], results
+    assert [c.event_type for c in conversions(app)] == ["purchase", "newsletter_signup", "course_enrollment"]
+
+    owner.reload()
+    seen = owner.locator("#tracker-status").inner_text()
+    assert re.fullmatch(
+        rf"Last event received from {re.escape(landing_url)} at \d{{4}}-\d\d-\d\d \d\d:\d\d UTC\.", seen
+    )
+    with app.app_context():
+        (sighting,) = sightings.link_sightings(user_id, uuid.UUID(link_id))
+    assert sighting.origin == landing_url and sighting.last_seen_at > datetime.now(timezone.utc) - timedelta(minutes=1)
+    assert problems == []
+    studio.close()

@@ -83,7 +83,7 @@ def test_a_conversion_sent_to_another_process_20_ms_after_the_click_is_accepted(
             context = browser.new_context()
             page = context.new_page()
             page.goto(f"{process_a}/{short_code}")
-            tracking_id, _ = tracking_ids(page.url)
+            tracking_id = page.evaluate("CampaignTracker.getAttribution().tracking_id")  # the URL is cleaned
             with app.app_context():
                 assert db.session.scalar(select(ClickEvent.id)) is None  # still in A's buffer
             result = page.evaluate(

@@ -6,16 +6,23 @@
     if (!button) return;
     var input = document.getElementById(button.getAttribute("data-copy-target"));
     if (!input) return;
-    var text = input.value || input.textContent;
+    var text = "value" in input ? input.value : input.textContent;
+    var select = function () {  // a field selects itself; a <pre> of examples is selected as a range
+      if (input.select) return input.select();
+      var range = document.createRange();
+      range.selectNodeContents(input);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+    };
     var done = function () {
       var label = button.textContent;
       button.textContent = "Copied";
       setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () { input.select(); });
+      navigator.clipboard.writeText(text).then(done, select);
     } else {
-      input.select();
+      select();
       try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
     }
   });
