@@ -14,7 +14,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..counting.days import DEFAULT_TIME_ZONE, is_time_zone, time_zone_names
+from ..counting.days import DEFAULT_TIME_ZONE, canonical_time_zone, is_time_zone, time_zone_names
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -68,8 +68,7 @@ class RegisterForm(FlaskForm):
     time_zone = HiddenField(render_kw={"data-browser-time-zone": ""})
 
     def registered_time_zone(self) -> str:
-        zone = (self.time_zone.data or "").strip()
-        return zone if is_time_zone(zone) else DEFAULT_TIME_ZONE
+        return canonical_time_zone((self.time_zone.data or "").strip()) or DEFAULT_TIME_ZONE
 
 
 class LoginForm(FlaskForm):

@@ -8,6 +8,7 @@ both put an event on the same day. Days, not UTC hours, because a zone such as A
 """
 
 import functools
+import os
 import zoneinfo
 from datetime import date, datetime, timezone
 
@@ -19,13 +20,39 @@ _REGIONS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Au
 
 @functools.cache
 def time_zone_names() -> tuple[str, ...]:
-    """The zones a creator can choose, sorted, UTC first."""
-    names = sorted(name for name in zoneinfo.available_timezones() if name.split("/")[0] in _REGIONS and "/" in name)
-    return (DEFAULT_TIME_ZONE, *names)
+    """The zones a creator can choose, sorted, UTC first: each once, by its current name."""
+    aliases = _aliases()
+    names = (name for name in zoneinfo.available_timezones() if name not in aliases and _offered(name))
+    return (DEFAULT_TIME_ZONE, *sorted(names))
+
+
+def canonical_time_zone(name: str | None) -> str | None:
+    """The offered name of the zone `name` (an old alias such as Asia/Calcutta, which Chromium still
+    reports for India, becomes Asia/Kolkata), or None when it is no zone a creator can choose."""
+    name = _aliases().get(name, name)
+    return name if name in _known() else None
 
 
 def is_time_zone(name: str | None) -> bool:
+    """Whether `name` is exactly one of the offered names."""
     return name in _known()
+
+
+def _offered(name: str) -> bool:
+    return "/" in name and name.split("/")[0] in _REGIONS
+
+
+@functools.cache
+def _aliases() -> dict[str, str]:
+    """{old name: current name} from the tz database's links (tzdata.zi "L target alias" lines),
+    where the system has that file; without it every name stays as it is."""
+    for directory in zoneinfo.TZPATH:
+        path = os.path.join(directory, "tzdata.zi")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as lines:
+                links = (line.split()[1:3] for line in lines if line.startswith("L "))
+                return {alias: target for target, alias in links if _offered(alias) and _offered(target)}
+    return {}
 
 
 @functools.cache
