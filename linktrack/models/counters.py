@@ -41,7 +41,7 @@ class ReportCounters:
 
 
 class LinkDailyStats(ReportCounters, db.Model):
-    """Per link and day (the creator's, in users.time_zone): counted clicks and conversions, kept up to date as they arrive.
+    """Per link and day (the creator's, in users.time_zone): counted clicks and conversions, kept current.
 
     Reports read these instead of the raw events, so they stay fast however long a creator's
     history grows. Clicks count by click day, conversions by conversion day. `<type>_visitors`
