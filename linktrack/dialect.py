@@ -1,6 +1,6 @@
 """The only module that knows SQLite from PostgreSQL.
 
-Everything else asks here for what differs between the two (an upsert, a UTC day, whole days
+Everything else asks here for what differs between the two (an upsert, a creator's day, whole days
 between two timestamps, a list parameter, the engine options, which driver errors mean "not now",
 how a read-then-write runs exactly) or whether a connection speaks PostgreSQL, so a branch on the
 database is written once and read in one place.
@@ -12,6 +12,8 @@ from collections.abc import Callable
 from sqlalchemy import Date, Float, Integer, Numeric, Text, bindparam, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+
+from .counting.days import local_day_text
 
 POSTGRESQL = "postgresql"
 SQLITE = "sqlite"
@@ -90,11 +92,13 @@ def set_statement_timeout(connection: Connection, seconds: float) -> None:
 
 def prepare_connection(dbapi_connection, _record) -> None:
     """A new DBAPI connection's settings (an Engine "connect" listener, extensions.py): SQLite
-    ignores ON DELETE CASCADE unless each connection asks for it."""
+    ignores ON DELETE CASCADE unless each connection asks for it, and has no time zones: local_day
+    is counting/days.py's rule, registered as a function."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        dbapi_connection.create_function(SQLITE_LOCAL_DAY, 2, local_day_text, deterministic=True)
 
 
 def is_unavailable_error(driver_error) -> bool:
@@ -118,11 +122,18 @@ def insert(table, dialect_name: str):
     return (postgresql.insert if dialect_name == POSTGRESQL else sqlite.insert)(table)
 
 
-def utc_day(column, dialect_name: str):
-    """The UTC calendar day of a timestamp column, read back as a date on both databases."""
+SQLITE_LOCAL_DAY = "linktrack_local_day"
+
+
+def local_day(column, zone: str, dialect_name: str):
+    """The calendar day of a timestamp column in the IANA time zone `zone` (one bound parameter, so
+    the name is looked up once per statement, not per row), read back as a date on both databases:
+    counting/days.local_day in SQL. SQLite keeps UTC timestamps without a zone (models.UTCDateTime)
+    and calls that very function (registered by prepare_connection)."""
+    name = bindparam(None, zone, type_=Text)
     if dialect_name == POSTGRESQL:
-        return cast(func.timezone("UTC", column), Date)
-    return func.date(column, type_=Date)  # SQLite keeps UTC timestamps without a zone (models.UTCDateTime)
+        return cast(func.timezone(name, column), Date)
+    return getattr(func, SQLITE_LOCAL_DAY)(column, name, type_=Date)
 
 
 def database_now(app_now, dialect_name: str):

@@ -4,6 +4,7 @@ Start one with `linktrack.queue.enqueue("<name>", ...)`; `rq worker` imports the
 name, and the cron process (`flask cron`, cron.py) enqueues the periodic ones. Importing this module builds nothing.
 """
 
+from .counting import recount
 from .counting.consumer import count_due
 from .forwarding.deliveries import deliver, fan_out, recover_lost_forwarding, release_deliveries
 from .queue import job, run_pending_jobs
@@ -53,3 +54,9 @@ def deliver_forwarding(delivery_id: int) -> str:
 def release_forwarding(user_id: int) -> int:
     """When a retry is due: queue the creator's due deliveries up to their in-flight cap."""
     return release_deliveries(user_id)
+
+
+@job
+def rebuild_creator_days(user_id: int) -> bool:
+    """After a creator changed time zone: their aggregates recounted in the new zone."""
+    return recount.rebuild_creator_days(user_id)

@@ -1,8 +1,20 @@
 """Account forms. Every field says exactly what is wrong with it, next to the field."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from ..counting.days import DEFAULT_TIME_ZONE, canonical_time_zone, is_time_zone, time_zone_names
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -51,6 +63,12 @@ class RegisterForm(FlaskForm):
         validators=[InputRequired("Type the password again."), EqualTo("password", "The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
+    # Filled by static/js/time_zone.js with the browser's zone; empty or unknown means UTC
+    # (registered_time_zone), never a refusal: the creator did not type it and can change it later.
+    time_zone = HiddenField(render_kw={"data-browser-time-zone": ""})
+
+    def registered_time_zone(self) -> str:
+        return canonical_time_zone((self.time_zone.data or "").strip()) or DEFAULT_TIME_ZONE
 
 
 class LoginForm(FlaskForm):
@@ -125,4 +143,19 @@ class ConversionRetentionForm(FlaskForm):
         ],
         description="Empty keeps them for good. With a number, the nightly cleanup removes older conversions "
         "and their revenue from your reports.",
+    )
+
+
+def _known_time_zone(_form, field) -> None:
+    if not is_time_zone(field.data):
+        raise ValidationError("Choose a time zone from the list, such as Europe/Berlin or America/New_York.")
+
+
+class TimeZoneForm(FlaskForm):
+    time_zone = SelectField(
+        "Time zone",
+        choices=[SelectChoice(name, name.replace("_", " ")) for name in time_zone_names()],
+        validate_choice=False,  # _known_time_zone says what is wrong in words, not "Not a valid choice"
+        validators=[_known_time_zone],
+        description="Reports, charts, date ranges and CSV files count whole days in this zone.",
     )

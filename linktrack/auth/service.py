@@ -12,11 +12,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..counting.consumer import hold_counting
+from ..counting.days import DEFAULT_TIME_ZONE
 from ..errors import ApiError, wants_json
 from ..extensions import db, login_manager
 from ..links.urls import public_base_url
 from ..mail import MailNotSent, send_email
 from ..models import ApiKey, PasswordResetToken, User, utcnow
+from ..queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,15 @@ def _hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def register_user(email: str, password: str) -> User:
-    """Create a creator account. Raises EmailTaken when the address is already registered."""
-    user = User(email=normalise_email(email), password_hash=_hash_password(password))
+def register_user(email: str, password: str, time_zone: str = DEFAULT_TIME_ZONE) -> User:
+    """Create a creator account. Raises EmailTaken when the address is already registered.
+    `time_zone` (a known IANA name, auth/forms.py) is the one their days are counted in from the start."""
+    user = User(
+        email=normalise_email(email),
+        password_hash=_hash_password(password),
+        time_zone=time_zone,
+        counted_time_zone=time_zone,
+    )
     db.session.add(user)
     try:
         db.session.commit()
@@ -157,6 +166,23 @@ def set_conversion_retention(user: User, days: int | None) -> None:
     """None keeps valid conversions for good; a number lets cleanup remove older ones."""
     user.conversion_retention_days = days
     db.session.commit()
+
+
+def set_time_zone(user: User, zone: str) -> bool:
+    """Count `user`'s days in `zone` (a known IANA name) from now on, and rebuild the days already
+    counted from the raw events (recount.rebuild_creator_days, a job). Returns whether it changed.
+
+    The change waits for a counting run in progress and none starts before it commits
+    (consumer.hold_counting), so every event is counted in the old zone or in the new one, never
+    on a mix: the recount that follows makes every day exact.
+    """
+    if zone == user.time_zone:
+        return False
+    hold_counting(db.session.connection())
+    user.time_zone = zone
+    db.session.commit()
+    enqueue("rebuild_creator_days", user.id)
+    return True
 
 
 def _sha256(secret: str) -> str:

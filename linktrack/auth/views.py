@@ -23,6 +23,7 @@ from .forms import (
     LoginForm,
     RegisterForm,
     ResetPasswordForm,
+    TimeZoneForm,
 )
 
 bp = Blueprint("auth", __name__)
@@ -81,7 +82,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = service.register_user(form.email.data, form.password.data)
+            user = service.register_user(form.email.data, form.password.data, form.registered_time_zone())
         except service.EmailTaken:
             form.email.errors.append("An account with this email already exists. Log in instead?")
         else:
@@ -163,10 +164,13 @@ def settings():
     return _render_settings(new_key=service.unseal_new_key(session.pop(NEW_KEY_SESSION, None)))
 
 
-def _render_settings(password_form=None, key_form=None, new_key=None, retention_form=None, status=200):
+def _render_settings(
+    password_form=None, key_form=None, new_key=None, retention_form=None, time_zone_form=None, status=200
+):
     return (
         render_template(
             "auth/settings.html",
+            time_zone_form=time_zone_form or TimeZoneForm(formdata=None, time_zone=current_user.time_zone),
             password_form=password_form or ChangePasswordForm(formdata=None),
             retention_form=retention_form
             or ConversionRetentionForm(formdata=None, retention_days=current_user.conversion_retention_days),
@@ -261,8 +265,27 @@ def change_conversion_retention():
     return _render_settings(retention_form=form, status=422)
 
 
+@bp.route("/settings/time-zone", methods=["POST"])
+@login_required
+def change_time_zone():
+    form = TimeZoneForm()
+    if form.validate_on_submit():
+        if service.set_time_zone(current_user, form.time_zone.data):
+            flash(
+                f"Your reports now count days in {form.time_zone.data}. Days already counted are being recounted.",
+                "success",
+            )
+        return redirect(url_for("auth.settings"))
+    return _render_settings(time_zone_form=form, status=422)
+
+
 @api.get("/me")
 @login_required
 def me():
     """Who the caller is: handy to check that an API key works."""
-    return {"id": current_user.id, "email": current_user.email, "created_at": current_user.created_at.isoformat()}
+    return {
+        "id": current_user.id,
+        "email": current_user.email,
+        "created_at": current_user.created_at.isoformat(),
+        "time_zone": current_user.time_zone,
+    }

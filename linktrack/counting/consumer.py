@@ -84,6 +84,12 @@ def count_once(engine: Engine, period: float, wait: bool = False) -> Run:
     return Run(clicks, conversions, again_in=period if more else None)
 
 
+def hold_counting(connection) -> None:
+    """Wait for a counting run in progress and keep the next from starting until `connection`'s
+    transaction ends: for a change the runs read (a creator's time zone, auth/service.py)."""
+    dialect.lock_for_transaction(connection, COUNTING_LOCK, wait=True)
+
+
 def _not_due_for(connection, period: float) -> float:
     """Seconds until the next run is due (0 or less: now), by the database's clock."""
     since = dialect.epoch_now(connection.dialect.name) - RUNS.c.counted_at

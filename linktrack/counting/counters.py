@@ -12,8 +12,9 @@ not grow with the processes that take its clicks and conversions:
 The third, `recount_daily_stats` (counting/recount.py), corrects the rows to the raw events.
 
 Every change to a link's day is added to its month's row and to its creator's day in the same
-transaction, so the rollups are always the sums of the daily rows. Days are UTC dates: clicks by
-click day, conversions by conversion day. Breakdowns count the same clicks as `clicks` (bots left
+transaction, so the rollups are always the sums of the daily rows. Days are the creator's days
+(days.local_day, in users.time_zone as the run reads it): clicks by click day, conversions by
+conversion day. Breakdowns count the same clicks as `clicks` (bots left
 out) per referrer host, device, browser and os. Two first conversions of one visitor and type
 recorded at the same instant by two processes may both count as the visitor's first; a recount
 settles it.
@@ -38,8 +39,10 @@ from ..models import (
     LinkMonthlyStats,
     UncountedClick,
     UncountedConversion,
+    User,
     UserDailyStats,
 )
+from .days import local_day
 
 STATS = LinkDailyStats.__table__
 MONTHS = LinkMonthlyStats.__table__
@@ -111,23 +114,30 @@ def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
     if not clicks and not conversions:
         return 0, 0
     owners = _owners(connection, {row.campaign_link_id for row in clicks})
+    zones = _zones(connection, owners, {row.user_id for row in conversions})
     clicks_counted = [row for row in clicks if row.campaign_link_id in owners]
-    days = [_click_counters(row, owners[row.campaign_link_id]) for row in clicks_counted]
+    click_days = [local_day(row.clicked_at, zones[owners[row.campaign_link_id]]) for row in clicks_counted]
+    conversion_days = [local_day(row.recorded_at, zones[row.user_id]) for row in conversions]
+    days = [
+        _click_counters(row, owners[row.campaign_link_id], day)
+        for row, day in zip(clicks_counted, click_days, strict=True)
+    ]
     days += [
         {
             "campaign_link_id": row.campaign_link_id,
-            "day": row.converted_on,
+            "day": day,
             "user_id": row.user_id,
             **_no_counts(),
             **_conversion_counters(row.event_type, row.revenue_amount, row.first_of_type),
         }
-        for row in conversions
+        for row, day in zip(conversions, conversion_days, strict=True)
     ]
     _add_to_days_and_months(
         connection, _folded(days, lambda row: {"campaign_link_id": row["campaign_link_id"], "day": row["day"]})
     )
     lags: Counter = Counter(
-        (row.campaign_link_id, row.converted_on, row.days_since_click, row.user_id) for row in conversions
+        (row.campaign_link_id, day, row.days_since_click, row.user_id)
+        for row, day in zip(conversions, conversion_days, strict=True)
     )
     upsert(
         connection,
@@ -138,8 +148,8 @@ def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
         ],
     )
     people: Counter = Counter(
-        (row.campaign_link_id, row.clicked_at.date(), owners[row.campaign_link_id], *_dimensions(row))
-        for row in clicks_counted
+        (row.campaign_link_id, day, owners[row.campaign_link_id], *_dimensions(row))
+        for row, day in zip(clicks_counted, click_days, strict=True)
         if not row.is_bot
     )
     upsert(connection, BREAKDOWNS, breakdown_rows((*key, count) for key, count in people.items()))
@@ -162,6 +172,15 @@ def _owners(connection: Connection, link_ids: set) -> dict:
     return dict(connection.execute(query.with_for_update(key_share=True)).all())
 
 
+def _zones(connection: Connection, owners: dict, user_ids: set) -> dict:
+    """{creator id: time zone name} for the links' creators and `user_ids`: one query per run, the
+    zone as this transaction reads it (a change of zone waits for the run: days.change_time_zone)."""
+    wanted = set(owners.values()) | user_ids
+    if not wanted:
+        return {}
+    return dict(connection.execute(select(User.id, User.time_zone).where(User.id.in_(wanted))).all())
+
+
 def _dimensions(row) -> list:
     return [getattr(row, name) for name in DIMENSIONS.values()]
 
@@ -170,15 +189,15 @@ def _no_counts() -> dict:
     return {name: Decimal("0") if name.endswith("_revenue") else 0 for name in COUNTERS}
 
 
-def _click_counters(row, user_id: int) -> dict:
-    """A daily row counting one click (every counter present, so it folds with conversions')."""
+def _click_counters(row, user_id: int, day) -> dict:
+    """A daily row counting one click on `day` (every counter present, so it folds with conversions')."""
     counters = _no_counts()
     if row.is_bot:
         counters["bot_clicks"] = 1
     else:
         counters["clicks"] = 1
         counters["unique_clicks"] = 1 if row.is_unique else 0
-    return {"campaign_link_id": row.campaign_link_id, "day": row.clicked_at.date(), "user_id": user_id, **counters}
+    return {"campaign_link_id": row.campaign_link_id, "day": day, "user_id": user_id, **counters}
 
 
 def upsert(connection: Connection, table, rows: list[dict]) -> None:
@@ -287,10 +306,11 @@ def breakdown_rows(grouped) -> list[dict]:
     return list(folded.values())
 
 
-def grouped_clicks(dialect_name: str, table, *conditions):
+def grouped_clicks(dialect_name: str, zone: str, table, *conditions):
     """People's clicks (bots left out) of `table` (click_events, or uncounted_clicks: the same column
-    names) per link, day, user and every breakdown column, for breakdown_rows."""
-    day = dialect.utc_day(table.c.clicked_at, dialect_name)
+    names) per link, day in `zone` (the links' creators'), user and every breakdown column, for
+    breakdown_rows."""
+    day = dialect.local_day(table.c.clicked_at, zone, dialect_name)
     columns = [table.c.campaign_link_id, day, CampaignLink.user_id, *[table.c[name] for name in DIMENSIONS.values()]]
     return (
         select(*columns, func.count())

@@ -42,11 +42,12 @@ from sqlalchemy import (
     select,
     tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.engine import Connection
 
 from .. import dialect
-from ..extensions import maintenance_engine
+from ..extensions import db, maintenance_engine
 from ..models import EVENT_TYPES, CampaignLink, ClickEvent, ConversionEvent, User
 from ..tracking.rules import days_since_click_sql
 from .counters import (
@@ -97,19 +98,43 @@ def recount_daily_stats(link_ids: Iterable[uuid.UUID] | None = None) -> None:
         dialect.snapshots_then_writes(connection, RECOUNT_LOCK, setup=lambda connection: _steps(connection, link_ids))
 
 
+def rebuild_creator_days(user_id: int) -> bool:
+    """After a creator chose another time zone (auth/service.set_time_zone): recount their links'
+    days in it, then mark their aggregates as counted in that zone (pages stop saying "recounting").
+    The consumer counts in the new zone since the change committed, so the recount is exact while
+    it counts. Returns False when the creator is gone."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return False
+    zone = user.time_zone
+    link_ids = db.session.scalars(select(CampaignLink.id).where(CampaignLink.user_id == user_id)).all()
+    db.session.commit()  # no transaction stays open while the recount runs on its own connection
+    recount_daily_stats(link_ids)
+    db.session.execute(
+        update(User).where(User.id == user_id, User.time_zone == zone).values(counted_time_zone=zone)
+    )  # a zone chosen again meanwhile has its own rebuild queued
+    db.session.commit()
+    return True
+
+
 def _steps(connection: Connection, link_ids) -> list:
     """Create the temporary tables; the (measure, correct) steps: per batch of links, then per
     batch of their creators (every creator for a whole recount)."""
     _TEMPORARY.create_all(connection, checkfirst=False)
+    links = select(CampaignLink.id, User.time_zone).join(User, User.id == CampaignLink.user_id)
     if link_ids is None:
-        link_ids = connection.scalars(select(CampaignLink.id).order_by(CampaignLink.id)).all()
         users = connection.scalars(select(User.id).order_by(User.id)).all()
     else:
+        links = links.where(CampaignLink.id.in_(link_ids))
         owners = select(CampaignLink.user_id).where(CampaignLink.id.in_(link_ids)).distinct()
         users = connection.scalars(owners.order_by(CampaignLink.user_id)).all()
+    by_zone: dict[str, list] = {}
+    for link_id, zone in connection.execute(links.order_by(CampaignLink.id)):
+        by_zone.setdefault(zone, []).append(link_id)
     steps = [
-        (lambda connection, batch=batch: _measure_link_drift(connection, batch), _correct_drift)
-        for batch in _batches(link_ids, RECOUNT_LINKS_PER_SNAPSHOT)
+        (lambda connection, batch=batch, zone=zone: _measure_link_drift(connection, batch, zone), _correct_drift)
+        for zone, zone_links in sorted(by_zone.items())
+        for batch in _batches(zone_links, RECOUNT_LINKS_PER_SNAPSHOT)
     ]
     steps += [
         (lambda connection, batch=batch: _measure_creator_drift(connection, batch), _correct_drift)
@@ -127,15 +152,17 @@ def _forget_last_step(connection: Connection) -> None:
         connection.execute(delete(table))
 
 
-def _measure_link_drift(connection: Connection, link_ids: list) -> None:
-    """Fill the DRIFT tables for these links' rows, reading everything in the caller's one snapshot:
-    what an aggregate must hold is the raw events' counts minus the uncounted ones; what it holds is
-    read in the same snapshot. Their creators' days get the sum of the links' day drift."""
+def _measure_link_drift(connection: Connection, link_ids: list, zone: str) -> None:
+    """Fill the DRIFT tables for these links' rows (their creators' days are in `zone`: each batch
+    is of one zone, so the zone is one parameter, not a lookup per row), reading everything in the
+    caller's one snapshot: what an aggregate must hold is the raw events' counts minus the uncounted
+    ones; what it holds is read in the same snapshot. Their creators' days get the sum of the links'
+    day drift."""
     _forget_last_step(connection)
     dialect_name = connection.dialect.name
     connection.execute(
         DAYS_DUE.insert().from_select(
-            ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(dialect_name, link_ids)
+            ["campaign_link_id", "day", "user_id", *COUNTERS], _stats_from_events(dialect_name, link_ids, zone)
         )
     )
     due = DAYS_DUE.c
@@ -154,8 +181,9 @@ def _measure_link_drift(connection: Connection, link_ids: list) -> None:
             select(days.user_id, days.day, *per_creator).group_by(days.user_id, days.day),
         )
     )
-    _insert_drift(connection, LAGS, _lags_from_events(dialect_name, link_ids), LAGS.c.campaign_link_id.in_(link_ids))
-    _breakdowns_due(connection, link_ids)
+    lags = _lags_from_events(dialect_name, link_ids, zone)
+    _insert_drift(connection, LAGS, lags, LAGS.c.campaign_link_id.in_(link_ids))
+    _breakdowns_due(connection, link_ids, zone)
     breakdowns = [select(*BREAKDOWNS_DUE.c)]
     _insert_drift(connection, BREAKDOWNS, breakdowns, BREAKDOWNS.c.campaign_link_id.in_(link_ids))
 
@@ -217,13 +245,15 @@ def _correct_drift(connection: Connection) -> None:
         connection.execute(delete(table).where(touched, *zero))
 
 
-def _breakdowns_due(connection: Connection, link_ids) -> None:
+def _breakdowns_due(connection: Connection, link_ids, zone: str) -> None:
     """Breakdown rows from the raw clicks minus the uncounted ones, one link at a time (referrers are
     folded to hosts here)."""
     dialect_name = connection.dialect.name
     for link_id in link_ids:
-        grouped = connection.execute(grouped_clicks(dialect_name, CLICKS, CLICKS.c.campaign_link_id == link_id)).all()
-        uncounted = grouped_clicks(dialect_name, UNCOUNTED_CLICKS, UNCOUNTED_CLICKS.c.campaign_link_id == link_id)
+        of_link = CLICKS.c.campaign_link_id == link_id
+        grouped = connection.execute(grouped_clicks(dialect_name, zone, CLICKS, of_link)).all()
+        of_link = UNCOUNTED_CLICKS.c.campaign_link_id == link_id
+        uncounted = grouped_clicks(dialect_name, zone, UNCOUNTED_CLICKS, of_link)
         grouped += [(*row[:-1], -row[-1]) for row in connection.execute(uncounted)]
         rows = breakdown_rows(grouped)
         for start in range(0, len(rows), RECOUNT_BATCH):
@@ -237,10 +267,14 @@ def _counter_columns(click_values, per_type) -> list:
     return [value.label(name) for value, name in zip(values, COUNTERS, strict=True)]
 
 
-def _stats_from_events(dialect_name: str, link_ids):
-    """One row per link and day: clicks, conversions and first conversions, less the uncounted
-    ones, summed from a UNION ALL."""
+def _stats_from_events(dialect_name: str, link_ids, zone: str):
+    """One row per link and day in `zone`: clicks, conversions and first conversions, less the
+    uncounted ones, summed from a UNION ALL."""
     zero, money_zero = literal(0, Integer), literal(Decimal("0"))
+
+    def day(column):
+        return dialect.local_day(column, zone, dialect_name).label("day")
+
     no_clicks = (zero, zero, zero)
 
     def click_counts(table, sign: int):
@@ -248,7 +282,7 @@ def _stats_from_events(dialect_name: str, link_ids):
         person = ~table.c.is_bot
         return select(
             table.c.campaign_link_id.label("link_id"),
-            dialect.utc_day(table.c.clicked_at, dialect_name).label("day"),
+            day(table.c.clicked_at),
             *_counter_columns(
                 (
                     case((person, sign), else_=0),
@@ -266,7 +300,7 @@ def _stats_from_events(dialect_name: str, link_ids):
 
     conversions = select(
         ConversionEvent.campaign_link_id.label("link_id"),
-        dialect.utc_day(ConversionEvent.converted_at, dialect_name).label("day"),
+        day(ConversionEvent.converted_at),
         *_counter_columns(no_clicks, conversion_values),
     ).where(ConversionEvent.campaign_link_id.in_(link_ids))
 
@@ -282,7 +316,7 @@ def _stats_from_events(dialect_name: str, link_ids):
     )
     firsts = select(
         first.c.link_id,
-        dialect.utc_day(first.c.first_at, dialect_name).label("day"),
+        day(first.c.first_at),
         *_counter_columns(
             no_clicks,
             lambda event_type: (zero, case((first.c.event_type == event_type, 1), else_=0), money_zero),
@@ -297,7 +331,7 @@ def _stats_from_events(dialect_name: str, link_ids):
 
     uncounted = select(
         UNCOUNTED.c.campaign_link_id.label("link_id"),
-        UNCOUNTED.c.converted_on.label("day"),
+        day(UNCOUNTED.c.recorded_at),
         *_counter_columns(no_clicks, not_yet_counted),
     ).where(UNCOUNTED.c.campaign_link_id.in_(link_ids))
     events = union_all(
@@ -315,10 +349,10 @@ def _stats_from_events(dialect_name: str, link_ids):
     )
 
 
-def _lags_from_events(dialect_name: str, link_ids):
-    """Conversions per link, conversion day and whole days since their click (the window's own
-    days_since_click), and the uncounted ones as -1 each: two selects, for the caller to sum per key."""
-    day = dialect.utc_day(ConversionEvent.converted_at, dialect_name).label("day")
+def _lags_from_events(dialect_name: str, link_ids, zone: str):
+    """Conversions per link, conversion day in `zone` and whole days since their click (the window's
+    own days_since_click), and the uncounted ones as -1 each: two selects, for the caller to sum per key."""
+    day = dialect.local_day(ConversionEvent.converted_at, zone, dialect_name).label("day")
     lag = days_since_click_sql(ClickEvent.clicked_at, ConversionEvent.converted_at, dialect_name).label(
         "days_since_click"
     )
@@ -331,7 +365,7 @@ def _lags_from_events(dialect_name: str, link_ids):
     )
     uncounted = select(
         UNCOUNTED.c.campaign_link_id,
-        UNCOUNTED.c.converted_on,
+        dialect.local_day(UNCOUNTED.c.recorded_at, zone, dialect_name),
         UNCOUNTED.c.days_since_click,
         UNCOUNTED.c.user_id,
         literal(-1),

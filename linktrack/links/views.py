@@ -89,7 +89,7 @@ def detail(link_id: uuid.UUID):
         status=service.link_status(link),
         clicks=service.all_time_clicks(link.id),
         qr_svg=Markup(qr_svg_inline(link)),
-        recent=link_figures(link, default_range()),
+        recent=link_figures(link, default_range(current_user.time_zone)),
         sightings=sightings.link_sightings(current_user.id, link.id),
     )
 

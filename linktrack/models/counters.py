@@ -41,7 +41,7 @@ class ReportCounters:
 
 
 class LinkDailyStats(ReportCounters, db.Model):
-    """Per link and UTC day: counted clicks and conversions, kept up to date as they arrive.
+    """Per link and day (the creator's, in users.time_zone): counted clicks and conversions, kept current.
 
     Reports read these instead of the raw events, so they stay fast however long a creator's
     history grows. Clicks count by click day, conversions by conversion day. `<type>_visitors`
@@ -91,7 +91,7 @@ class UserDailyStats(ReportCounters, db.Model):
 
 
 class LinkDailyLag(db.Model):
-    """Per link, UTC conversion day and whole days since the click: how many conversions.
+    """Per link, conversion day (the creator's) and whole days since the click: how many conversions.
 
     The days-to-convert distribution (attribution window utilization), and the average and
     median days to convert, for any date range without reading the raw conversions.
@@ -110,7 +110,7 @@ class LinkDailyLag(db.Model):
 
 
 class LinkDailyBreakdown(db.Model):
-    """Per link, UTC click day, dimension and value: how many counted clicks (bots left out).
+    """Per link, click day (the creator's), dimension and value: how many counted clicks (bots left out).
 
     The link page's referrers, devices, browsers and operating systems for any date range without
     reading the raw clicks. `dimension` is 'referrer' (the referring site's host only, lower case:

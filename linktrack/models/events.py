@@ -1,10 +1,10 @@
 """Clicks, conversions, and the clicks and conversions whose report counts are still to be added."""
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, and_
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, and_
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -164,9 +164,9 @@ class UncountedConversion(db.Model):
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     event_type: Mapped[str] = mapped_column(String(32), nullable=False)
     revenue_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
-    converted_on: Mapped[date] = mapped_column(Date, nullable=False)
     days_since_click: Mapped[int] = mapped_column(Integer, nullable=False)
     first_of_type: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # The conversion's converted_at: the counting run takes its day in the creator's zone then.
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 

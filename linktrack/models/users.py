@@ -25,6 +25,11 @@ class User(UserMixin, db.Model):
     conversion_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Part of every session's and remember-me cookie's user id (get_id): raising it ends them all.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+    # The IANA zone whose calendar days the creator's reports count in (counting/days.py).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC", nullable=False)
+    # The zone the creator's aggregates are counted in: differs from time_zone from a change until
+    # the job that rebuilds them from the raw events (counting/days.rebuild_days) is done.
+    counted_time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC", nullable=False)
 
     api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="user", cascade="all, delete-orphan")
     links: Mapped[list["CampaignLink"]] = relationship(back_populates="user", cascade="all, delete-orphan")

@@ -13,13 +13,13 @@ REPORT_RANGE = [
     {
         "name": "from",
         "in": "query",
-        "description": "First day, YYYY-MM-DD (UTC). `from`/`to` win over `range`.",
+        "description": "First day, YYYY-MM-DD, in the creator's time zone. `from`/`to` win over `range`.",
         "schema": {"type": "string", "format": "date"},
     },
     {
         "name": "to",
         "in": "query",
-        "description": "Last day, YYYY-MM-DD (UTC), included.",
+        "description": "Last day, YYYY-MM-DD, in the creator's time zone, included.",
         "schema": {"type": "string", "format": "date"},
     },
     {"name": "range", "in": "query", "description": "A preset; default 30d.", "schema": {"enum": list(PRESETS)}},

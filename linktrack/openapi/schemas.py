@@ -197,7 +197,14 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    "Me": _object({"id": {"type": "integer"}, "email": {"type": "string"}, "created_at": TIMESTAMP}),
+    "Me": _object(
+        {
+            "id": {"type": "integer"},
+            "email": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "time_zone": {"type": "string", "description": "IANA name; report days are whole days in it."},
+        }
+    ),
     "Health": _object({"status": {"const": "ok"}}),
     "Readiness": _object(
         {

@@ -26,7 +26,7 @@ bp.after_request(allow_cross_origin)
 def _report_range(link: CampaignLink) -> DateRange:
     """`from`/`to` (or `range`) from the query string, as the report pages read them; 400 names the field."""
     try:
-        return parse_date_range(request.args, first_day=lambda: first_day_of_link(link.id))
+        return parse_date_range(request.args, zone=link.user.time_zone, first_day=lambda: first_day_of_link(link.id))
     except RangeInvalid as exc:
         raise ApiError(400, exc.code, exc.message, exc.field) from None
 

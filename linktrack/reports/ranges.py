@@ -1,17 +1,19 @@
 """Date ranges from a query string: presets, typed dates and refusals, the same for pages and JSON.
 
-Days are UTC calendar days, both ends of a range included. A range is bounded (ten years) because
-every chart zero-fills it day by day.
+Days are calendar days in the creator's time zone (users.time_zone: the days the aggregates are
+counted in, counting/days.py), both ends of a range included; "today" is today there. A range is
+bounded (ten years) because every chart zero-fills it day by day.
 """
 
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
+from ..counting.days import DEFAULT_TIME_ZONE, local_day, zone_info
 from ..extensions import reports_session
 from ..models import LinkDailyStats, utcnow
 
@@ -42,11 +44,12 @@ class RangeInvalid(ValueError):
 
 @dataclass(frozen=True)
 class DateRange:
-    """Whole UTC days from `start` to `end`, both included. `preset` names a preset, None if typed."""
+    """Whole days in `zone` from `start` to `end`, both included. `preset` names a preset, None if typed."""
 
     start: date
     end: date
     preset: str | None = None
+    zone: str = DEFAULT_TIME_ZONE
 
     @property
     def days(self) -> int:
@@ -54,13 +57,13 @@ class DateRange:
 
     @property
     def start_at(self) -> datetime:
-        """The first instant of the range (00:00:00 UTC on `start`)."""
-        return datetime.combine(self.start, time.min, tzinfo=timezone.utc)
+        """The first instant of the range (00:00 on `start` in the zone)."""
+        return datetime.combine(self.start, time.min, tzinfo=zone_info(self.zone))
 
     @property
     def end_before(self) -> datetime:
-        """The first instant after the range (00:00:00 UTC the day after `end`)."""
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.utc)
+        """The first instant after the range (00:00 the day after `end` in the zone)."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone_info(self.zone))
 
     @property
     def label(self) -> str:
@@ -99,13 +102,13 @@ def granularity(date_range: DateRange) -> str:
     return "week" if date_range.days <= 731 else "month"
 
 
-def today_utc() -> date:
-    return utcnow().date()
+def today_in(zone: str) -> date:
+    return local_day(utcnow(), zone)
 
 
-def default_range(today: date | None = None) -> DateRange:
-    today = today or today_utc()
-    return DateRange(today - timedelta(days=PRESET_DAYS[DEFAULT_PRESET] - 1), today, DEFAULT_PRESET)
+def default_range(zone: str = DEFAULT_TIME_ZONE, today: date | None = None) -> DateRange:
+    today = today or today_in(zone)
+    return DateRange(today - timedelta(days=PRESET_DAYS[DEFAULT_PRESET] - 1), today, DEFAULT_PRESET, zone)
 
 
 def _parse_day(args: Mapping[str, str], name: str) -> date | None:
@@ -125,15 +128,20 @@ def _parse_day(args: Mapping[str, str], name: str) -> date | None:
 
 
 def parse_date_range(
-    args: Mapping[str, str], *, today: date | None = None, first_day: Callable[[], date | None] | None = None
+    args: Mapping[str, str],
+    *,
+    zone: str = DEFAULT_TIME_ZONE,
+    today: date | None = None,
+    first_day: Callable[[], date | None] | None = None,
 ) -> DateRange:
-    """The range a page or endpoint was asked for: `from`/`to` (YYYY-MM-DD, UTC, inclusive) win over
-    a `range` preset; neither means the last 30 days. Raises RangeInvalid naming the bad parameter.
+    """The range a page or endpoint was asked for: `from`/`to` (YYYY-MM-DD, days in `zone`, the
+    creator's, inclusive) win over a `range` preset; neither means the last 30 days. Raises
+    RangeInvalid naming the bad parameter.
 
     `first_day` is asked only for "all time": the creator's first day with data (None: today).
     A lone `from` runs to today; a lone `to` starts 29 days before it.
     """
-    today = today or today_utc()
+    today = today or today_in(zone)
     start, end = _parse_day(args, "from"), _parse_day(args, "to")
     if start or end:
         if start is None:
@@ -144,17 +152,17 @@ def parse_date_range(
             raise RangeInvalid("to", "The end date must be on or after the start date.", "invalid_range")
         if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise RangeInvalid("from", "A range can span at most ten years.", "invalid_range")
-        return DateRange(start, end)
+        return DateRange(start, end, zone=zone)
 
     preset = (args.get("range") or DEFAULT_PRESET).strip()
     if preset not in PRESETS:
         raise RangeInvalid("range", f"Choose one of: {', '.join(PRESETS)}.", "invalid_range")
     if preset in PRESET_DAYS:
-        return DateRange(today - timedelta(days=PRESET_DAYS[preset] - 1), today, preset)
+        return DateRange(today - timedelta(days=PRESET_DAYS[preset] - 1), today, preset, zone)
     if preset == "month":
-        return DateRange(today.replace(day=1), today, preset)
+        return DateRange(today.replace(day=1), today, preset, zone)
     first = (first_day() if first_day else None) or today
-    return DateRange(max(min(first, today), today - timedelta(days=MAX_RANGE_DAYS - 1)), today, preset)
+    return DateRange(max(min(first, today), today - timedelta(days=MAX_RANGE_DAYS - 1)), today, preset, zone)
 
 
 def first_day_with_data(user_id: int) -> date | None:

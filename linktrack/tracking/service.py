@@ -318,7 +318,6 @@ def record_conversion(
                     UNCOUNTED_PARAMS["user_id"]: click.user_id,
                     UNCOUNTED_PARAMS["event_type"]: request.event_type,
                     UNCOUNTED_PARAMS["revenue_amount"]: request.revenue_amount,
-                    UNCOUNTED_PARAMS["converted_on"]: now.date(),
                     UNCOUNTED_PARAMS["days_since_click"]: days,
                     UNCOUNTED_PARAMS["first_of_type"]: click.first_of_type,
                     UNCOUNTED_PARAMS["recorded_at"]: now,
