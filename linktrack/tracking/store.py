@@ -178,6 +178,7 @@ def record_if_allowed(database_clock: bool = False):
             click.c.user_id,
             values["event_type"],
             values["revenue_amount"],
+            values["currency"],
             dialect.utc_day(now, POSTGRESQL),  # the UTC day, whatever the session's time zone
             days,
             click.c.first_of_type,

@@ -15,7 +15,14 @@ from sqlalchemy import event, select
 
 from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
-from linktrack.models import LinkDailyBreakdown, LinkDailyLag, LinkDailyStats, LinkMonthlyStats, UserDailyStats
+from linktrack.models import (
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyRevenue,
+    LinkDailyStats,
+    LinkMonthlyStats,
+    UserDailyStats,
+)
 from linktrack.redirect.clicks import click_row, click_writer
 from tests.support.redirect import CHROME_WINDOWS
 
@@ -54,7 +61,22 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
             for row in db.session.scalars(select(LinkDailyBreakdown))
         }
-    return {"stats": stats, "months": months, "user_days": user_days, "lags": lags, "breakdowns": breakdowns}
+        revenue = {
+            (str(row.campaign_link_id), row.day, row.event_type, row.currency): (
+                row.user_id,
+                row.conversions,
+                Decimal(str(row.revenue)).quantize(Decimal("0.01")),
+            )
+            for row in db.session.scalars(select(LinkDailyRevenue))
+        }
+    return {
+        "stats": stats,
+        "months": months,
+        "user_days": user_days,
+        "lags": lags,
+        "breakdowns": breakdowns,
+        "revenue": revenue,
+    }
 
 
 def recounted(app) -> dict:
