@@ -1,7 +1,7 @@
 """Account forms. Every field says exactly what is wrong with it, next to the field."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -133,7 +133,7 @@ class MainCurrencyForm(FlaskForm):
 
     main_currency = SelectField(
         "Main currency",
-        choices=currency_choices(),
+        choices=[SelectChoice(code, label) for code, label in currency_choices()],
         validate_choice=False,  # refused below with a sentence, not WTForms' "Not a valid choice."
         validators=[DataRequired(message="Choose a currency.")],
         description="Listed first on every page; rankings by revenue use it. Other currencies are shown beside it.",

@@ -27,7 +27,7 @@ from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
 from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..redirect.clicks import write_buffered_clicks
-from ..web.formatting import money
+from ..web.formatting import money, money_by_currency, single_currency_money
 from .rules import (
     EVENT_TYPES,
     check_browser_revenue,
@@ -416,7 +416,10 @@ def attribution(tracking_id: uuid.UUID, owner_id: int, now: datetime | None = No
         )
     )
     days = days_since_click(click.clicked_at, now)
-    total = sum((c.revenue_amount or Decimal("0") for c in conversions), Decimal("0"))
+    totals: dict[str, Decimal] = {}
+    for c in conversions:
+        if c.revenue_amount is not None:
+            totals[c.currency] = totals.get(c.currency, Decimal("0")) + c.revenue_amount
     return {
         "tracking_id": str(click.tracking_id),
         "campaign_link_id": str(link.id),
@@ -438,5 +441,6 @@ def attribution(tracking_id: uuid.UUID, owner_id: int, now: datetime | None = No
             }
             for c in conversions
         ],
-        "total_revenue": money(total),
+        "total_revenue": single_currency_money(totals),
+        "revenue_by_currency": money_by_currency(totals),
     }

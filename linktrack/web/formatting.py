@@ -53,6 +53,22 @@ def prices_text(amounts: Mapping[str, Decimal], main: str) -> str:
     return " · ".join(prices(amounts, main))
 
 
+def money_by_currency(amounts: Mapping[str, Decimal]) -> dict[str, str]:
+    """The API's `revenue_by_currency`: {"USD": "49.99", "JPY": "1200"}, every currency with an
+    amount, each as `money` in its own minor units."""
+    return {code: money(amounts[code], code) for code in sorted(amounts) if amounts[code]}
+
+
+def single_currency_money(amounts: Mapping[str, Decimal]) -> str | None:
+    """A money field older than currencies ("total_revenue"), kept for the callers that read it:
+    the amount while every amount is in one currency ("0.00" with none), None once there are
+    several (a sum across currencies means nothing; read `revenue_by_currency`)."""
+    shown = [value for value in amounts.values() if value]
+    if len(shown) > 1:
+        return None
+    return money(shown[0] if shown else 0)
+
+
 def number(value) -> str:
     return f"{int(value or 0):,}"
 
