@@ -93,8 +93,10 @@ def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET
     return query["ct_tracking_id"]
 
 
-def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None):
+def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None, currency=None):
     body = {"tracking_id": tracking_id, "campaign_link_id": str(link_id), "event_type": event_type}
+    if currency:
+        body["currency"] = currency
     if revenue is not None:
         body["revenue_amount"] = revenue
     if event_id:
