@@ -15,6 +15,7 @@ from wtforms.validators import (
 )
 
 from ..counting.days import DEFAULT_TIME_ZONE, canonical_time_zone, is_time_zone, time_zone_names
+from ..web.currencies import currency_choices, is_currency
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -132,6 +133,23 @@ class ApiKeyForm(FlaskForm):
         ],
         description="Where you will use it, so you know which key to revoke later.",
     )
+
+
+class MainCurrencyForm(FlaskForm):
+    """The currency a creator's pages list first and rank "by revenue" in (amounts in other
+    currencies are shown beside it, never converted or added)."""
+
+    main_currency = SelectField(
+        "Main currency",
+        choices=[SelectChoice(code, label) for code, label in currency_choices()],
+        validate_choice=False,  # refused below with a sentence, not WTForms' "Not a valid choice."
+        validators=[DataRequired(message="Choose a currency.")],
+        description="Listed first on every page; rankings by revenue use it. Other currencies are shown beside it.",
+    )
+
+    def validate_main_currency(self, field) -> None:
+        if not is_currency(field.data):
+            raise ValidationError("Choose a currency from the list (an ISO 4217 code such as USD, EUR or JPY).")
 
 
 class ConversionRetentionForm(FlaskForm):

@@ -162,6 +162,12 @@ def reset_password(token: str, new_password: str) -> User | None:
     return user
 
 
+def set_main_currency(user: User, currency: str) -> None:
+    """The creator's main currency (an ISO 4217 code the form has checked): listed first, ranked by."""
+    user.main_currency = currency
+    db.session.commit()
+
+
 def set_conversion_retention(user: User, days: int | None) -> None:
     """None keeps valid conversions for good; a number lets cleanup remove older ones."""
     user.conversion_retention_days = days

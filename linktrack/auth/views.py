@@ -21,6 +21,7 @@ from .forms import (
     ConversionRetentionForm,
     ForgotPasswordForm,
     LoginForm,
+    MainCurrencyForm,
     RegisterForm,
     ResetPasswordForm,
     TimeZoneForm,
@@ -165,7 +166,7 @@ def settings():
 
 
 def _render_settings(
-    password_form=None, key_form=None, new_key=None, retention_form=None, time_zone_form=None, status=200
+    password_form=None, key_form=None, new_key=None, retention_form=None, time_zone_form=None, currency_form=None, status=200
 ):
     return (
         render_template(
@@ -175,6 +176,7 @@ def _render_settings(
             retention_form=retention_form
             or ConversionRetentionForm(formdata=None, retention_days=current_user.conversion_retention_days),
             key_form=key_form or ApiKeyForm(formdata=None),
+            currency_form=currency_form or MainCurrencyForm(formdata=None, main_currency=current_user.main_currency),
             api_keys=service.list_api_keys(current_user),
             paused_destinations=forwarding.paused_count(current_user.id),
             new_key=new_key,
@@ -246,6 +248,17 @@ def revoke_api_key(key_id: int):
         abort(404)
     flash("The API key has been revoked. Calls using it are refused from now on.", "info")
     return redirect(url_for("auth.settings"))
+
+
+@bp.route("/settings/currency", methods=["POST"])
+@login_required
+def change_main_currency():
+    form = MainCurrencyForm()
+    if form.validate_on_submit():
+        service.set_main_currency(current_user, form.main_currency.data)
+        flash(f"Your main currency is now {form.main_currency.data}.", "success")
+        return redirect(url_for("auth.settings"))
+    return _render_settings(currency_form=form, status=422)
 
 
 @bp.route("/settings/retention", methods=["POST"])

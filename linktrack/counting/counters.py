@@ -1,5 +1,5 @@
 """Adding raw events to the aggregates (LinkDailyStats and its LinkMonthlyStats and UserDailyStats
-rollups, LinkDailyLag, LinkDailyBreakdown): the writers' upserts.
+rollups, LinkDailyLag, LinkDailyBreakdown, LinkDailyRevenue): the writers' upserts.
 
 Events reach the aggregates in two steps, so the transactions that update a link's count rows do
 not grow with the processes that take its clicks and conversions:
@@ -15,7 +15,9 @@ Every change to a link's day is added to its month's row and to its creator's da
 transaction, so the rollups are always the sums of the daily rows. Days are the creator's days
 (days.local_day, in users.time_zone as the run reads it): clicks by click day, conversions by
 conversion day. Breakdowns count the same clicks as `clicks` (bots left
-out) per referrer host, device, browser and os. Two first conversions of one visitor and type
+out) per referrer host, device, browser and os. A conversion's amount is added to its currency's
+LinkDailyRevenue row of the same day as its daily row (`<type>_revenue` there sums every
+currency, so reports never show it). Two first conversions of one visitor and type
 recorded at the same instant by two processes may both count as the visitor's first; a recount
 settles it.
 """
@@ -35,6 +37,7 @@ from ..models import (
     ClickEvent,
     LinkDailyBreakdown,
     LinkDailyLag,
+    LinkDailyRevenue,
     LinkDailyStats,
     LinkMonthlyStats,
     UncountedClick,
@@ -52,6 +55,7 @@ UNCOUNTED = UncountedConversion.__table__
 UNCOUNTED_CLICKS = UncountedClick.__table__
 CLICKS = ClickEvent.__table__
 BREAKDOWNS = LinkDailyBreakdown.__table__
+REVENUE = LinkDailyRevenue.__table__
 BREAKDOWN_KEYS = ["campaign_link_id", "day", "dimension", "value"]
 # Every aggregate and its key, in the order every writer locks them (upsert).
 AGGREGATES = [
@@ -60,6 +64,7 @@ AGGREGATES = [
     (USER_DAYS, ["user_id", "day"]),
     (LAGS, ["campaign_link_id", "day", "days_since_click"]),
     (BREAKDOWNS, BREAKDOWN_KEYS),
+    (REVENUE, ["campaign_link_id", "day", "event_type", "currency"]),
 ]
 KEYS = {table.name: keys for table, keys in AGGREGATES}
 # The click column each breakdown dimension counts by ('referrer' is reduced to its host); an
@@ -153,7 +158,29 @@ def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
         if not row.is_bot
     )
     upsert(connection, BREAKDOWNS, breakdown_rows((*key, count) for key, count in people.items()))
+    upsert(connection, REVENUE, revenue_rows(conversions, conversion_days))
     return len(clicks), len(conversions)
+
+
+def revenue_rows(conversions, days: list) -> list[dict]:
+    """LinkDailyRevenue rows for the conversions that have an amount: per link, day (`days`, the
+    creator's days their daily rows count them on), type and currency, how many and how much."""
+    folded: dict[tuple, dict] = {}
+    for row, day in zip(conversions, days, strict=True):
+        if row.revenue_amount is None:
+            continue
+        key = (row.campaign_link_id, day, row.event_type, row.currency)
+        entry = folded.get(key)
+        if entry is None:
+            folded[key] = entry = {
+                **dict(zip(KEYS[REVENUE.name], key, strict=True)),
+                "user_id": row.user_id,
+                "conversions": 0,
+                "revenue": Decimal("0"),
+            }
+        entry["conversions"] += 1
+        entry["revenue"] += row.revenue_amount
+    return list(folded.values())
 
 
 def _taken(connection: Connection, table, key, limit: int) -> list:

@@ -58,6 +58,7 @@ from .counters import (
     KEYS,
     LAGS,
     MONTHS,
+    REVENUE,
     STATS,
     UNCOUNTED,
     UNCOUNTED_CLICKS,
@@ -186,6 +187,8 @@ def _measure_link_drift(connection: Connection, link_ids: list, zone: str) -> No
     _breakdowns_due(connection, link_ids, zone)
     breakdowns = [select(*BREAKDOWNS_DUE.c)]
     _insert_drift(connection, BREAKDOWNS, breakdowns, BREAKDOWNS.c.campaign_link_id.in_(link_ids))
+    revenue = _revenue_from_events(dialect_name, link_ids, zone)
+    _insert_drift(connection, REVENUE, revenue, REVENUE.c.campaign_link_id.in_(link_ids))
 
 
 def _measure_creator_drift(connection: Connection, users: list) -> None:
@@ -347,6 +350,34 @@ def _stats_from_events(dialect_name: str, link_ids, zone: str):
         .join(CampaignLink, CampaignLink.id == events.c.link_id)
         .group_by(events.c.link_id, events.c.day, CampaignLink.user_id)
     )
+
+
+def _revenue_from_events(dialect_name: str, link_ids, zone: str):
+    """Conversions with an amount per link, day (the daily rows' conversion day), type and
+    currency, and the uncounted ones subtracted: two selects, for the caller to sum per key."""
+    day = dialect.local_day(ConversionEvent.converted_at, zone, dialect_name).label("day")
+    keys = [ConversionEvent.campaign_link_id, day, ConversionEvent.event_type, ConversionEvent.currency]
+    counted = (
+        select(
+            *keys,
+            CampaignLink.user_id,
+            func.count().label("conversions"),
+            func.sum(ConversionEvent.revenue_amount).label("revenue"),
+        )
+        .join(CampaignLink, CampaignLink.id == ConversionEvent.campaign_link_id)
+        .where(ConversionEvent.campaign_link_id.in_(link_ids), ConversionEvent.revenue_amount.is_not(None))
+        .group_by(*keys, CampaignLink.user_id)
+    )
+    uncounted = select(
+        UNCOUNTED.c.campaign_link_id,
+        dialect.local_day(UNCOUNTED.c.recorded_at, zone, dialect_name),
+        UNCOUNTED.c.event_type,
+        UNCOUNTED.c.currency,
+        UNCOUNTED.c.user_id,
+        literal(-1),
+        -UNCOUNTED.c.revenue_amount,
+    ).where(UNCOUNTED.c.campaign_link_id.in_(link_ids), UNCOUNTED.c.revenue_amount.is_not(None))
+    return [counted, uncounted]
 
 
 def _lags_from_events(dialect_name: str, link_ids, zone: str):

@@ -109,6 +109,31 @@ class LinkDailyLag(db.Model):
     conversions: Mapped[int] = _counter()
 
 
+class LinkDailyRevenue(db.Model):
+    """Per link, day (the day its LinkDailyStats row counts the conversion on), event type and
+    currency: how many conversions with revenue, and their revenue.
+
+    Why: `<type>_revenue` of the daily rows adds every currency into one number, which no page
+    may show; reports read each currency's amounts here and show them side by side (main currency
+    first), never added up. Only conversions with an amount have a row, so a creator has a few
+    per day at most: ranges read the days (no monthly rollup). Kept by the counting consumer in
+    the transactions that write the daily rows, rebuilt by `recount_daily_stats()`.
+    """
+
+    __tablename__ = "link_daily_revenue"
+    __table_args__ = (Index("ix_link_daily_revenue_user_day", "user_id", "day"),)
+
+    campaign_link_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    conversions: Mapped[int] = _counter()
+    revenue: Mapped[Decimal] = _money_total()
+
+
 class LinkDailyBreakdown(db.Model):
     """Per link, click day (the creator's), dimension and value: how many counted clicks (bots left out).
 

@@ -164,6 +164,7 @@ class UncountedConversion(db.Model):
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     event_type: Mapped[str] = mapped_column(String(32), nullable=False)
     revenue_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD", nullable=False)
     days_since_click: Mapped[int] = mapped_column(Integer, nullable=False)
     first_of_type: Mapped[bool] = mapped_column(Boolean, nullable=False)
     # The conversion's converted_at: the counting run takes its day in the creator's zone then.

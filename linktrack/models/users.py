@@ -23,6 +23,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     # Days a valid conversion is kept; None keeps conversions for good (cleanup removes none of them).
     conversion_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # ISO 4217 (web/currencies.py): listed first on every page, and what "by revenue" ranks by.
+    main_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD", nullable=False)
     # Part of every session's and remember-me cookie's user id (get_id): raising it ends them all.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
     # The IANA zone whose calendar days the creator's reports count in (counting/days.py).

@@ -10,6 +10,14 @@ from ..tracking.service import EVENT_DATA_MAX_BYTES, SOURCES
 JSON = "application/json"
 MONEY = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "examples": ["49.99"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+# Amounts per ISO 4217 currency, each in its minor units ("49.99", JPY "1200"); never summed.
+BY_CURRENCY = {
+    "type": "object",
+    "propertyNames": {"pattern": "^[A-Z]{3}$"},
+    "additionalProperties": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{2,3})?$"},
+    "examples": [{"USD": "49.99", "JPY": "1200"}],
+}
+# The money field older than currencies: null once the amounts are in several currencies.
 UUID = {"type": "string", "format": "uuid"}
 NO_STORE = {"Cache-Control": {"schema": {"const": "no-store"}}}
 VIDEO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{11}$"}
@@ -315,7 +323,8 @@ SCHEMAS: dict[str, Any] = {
                     }
                 ),
             },
-            "total_revenue": MONEY,
+            "total_revenue": {"anyOf": [MONEY, {"type": "null"}]},
+            "revenue_by_currency": BY_CURRENCY,
         }
     ),
     "Funnel": _object(
@@ -337,7 +346,9 @@ SCHEMAS: dict[str, Any] = {
                     required=["stage", "count"],
                 ),
             },
-            "total_revenue": MONEY,
+            "total_revenue": {"anyOf": [MONEY, {"type": "null"}]},
+            "revenue_by_currency": BY_CURRENCY,
+            "main_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
         }
     ),
     "Types": _object(
@@ -347,14 +358,30 @@ SCHEMAS: dict[str, Any] = {
             "to": {"type": "string", "format": "date"},
             "types": {
                 "type": "array",
-                "items": _object({"event_type": {"enum": list(EVENT_TYPES)}, "count": COUNT, "revenue": MONEY}),
+                "items": _object(
+                    {
+                        "event_type": {"enum": list(EVENT_TYPES)},
+                        "count": COUNT,
+                        "revenue": {"anyOf": [MONEY, {"type": "null"}]},
+                        "revenue_by_currency": BY_CURRENCY,
+                    }
+                ),
             },
-            "total_revenue": MONEY,
+            "total_revenue": {"anyOf": [MONEY, {"type": "null"}]},
+            "revenue_by_currency": BY_CURRENCY,
+            "main_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "sources": {
                 "type": "array",
                 "description": "Who reported the conversions: `browser` (the landing page; anyone with a tracking "
                 "id can forge such a call) and `server` (the creator's API key), always in that order.",
-                "items": _object({"source": {"enum": list(SOURCES)}, "count": COUNT, "revenue": MONEY}),
+                "items": _object(
+                    {
+                        "source": {"enum": list(SOURCES)},
+                        "count": COUNT,
+                        "revenue": {"anyOf": [MONEY, {"type": "null"}]},
+                        "revenue_by_currency": BY_CURRENCY,
+                    }
+                ),
             },
         }
     ),

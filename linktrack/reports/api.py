@@ -13,7 +13,7 @@ from ..errors import ApiError
 from ..links.service import get_link
 from ..models import EVENT_TYPES, CampaignLink
 from ..web.api import allow_cross_origin, api_blueprint
-from ..web.formatting import money
+from ..web.formatting import money_by_currency, single_currency_money
 from ..web.ownership import owned_or_404
 from .queries import conversions_by_source, link_figures
 from .ranges import DateRange, RangeInvalid, first_day_of_link, parse_date_range
@@ -49,6 +49,22 @@ def _rate_json(rate: float | None) -> float | None:
     return None if rate is None else round(rate, 4)
 
 
+def revenue_json(amounts: dict) -> dict:
+    """A money figure as the API writes it: `revenue_by_currency` ({"USD": "49.99", "JPY": "1200"},
+    each currency apart, never summed) and the single-currency `revenue` of before currencies
+    (None once there are several: docs/api.md)."""
+    return {"revenue": single_currency_money(amounts), "revenue_by_currency": money_by_currency(amounts)}
+
+
+def _total_json(figures, main_currency: str) -> dict:
+    total = revenue_json(figures.revenue_by_currency)
+    return {
+        "total_revenue": total["revenue"],
+        "revenue_by_currency": total["revenue_by_currency"],
+        "main_currency": main_currency,
+    }
+
+
 def funnel_json(link: CampaignLink, date_range: DateRange) -> dict:
     """GET /api/conversions/funnel/<id>: counted clicks, then distinct converting visitors per type."""
     figures = link_figures(link, date_range)
@@ -64,7 +80,7 @@ def funnel_json(link: CampaignLink, date_range: DateRange) -> dict:
         "from": date_range.start.isoformat(),
         "to": date_range.end.isoformat(),
         "stages": stages,
-        "total_revenue": money(figures.revenue),
+        **_total_json(figures, link.user.main_currency),
     }
 
 
@@ -77,12 +93,11 @@ def types_json(link: CampaignLink, date_range: DateRange) -> dict:
         "from": date_range.start.isoformat(),
         "to": date_range.end.isoformat(),
         "types": [
-            {"event_type": t, "count": figures.counts[t], "revenue": money(figures.revenue_by_type[t])}
-            for t in EVENT_TYPES
+            {"event_type": t, "count": figures.counts[t], **revenue_json(figures.type_revenue(t))} for t in EVENT_TYPES
         ],
-        "total_revenue": money(figures.revenue),
+        **_total_json(figures, link.user.main_currency),
         "sources": [
-            {"source": s.source, "count": s.conversions, "revenue": money(s.revenue)}
+            {"source": s.source, "count": s.conversions, **revenue_json(s.revenue)}
             for s in conversions_by_source(link.id, date_range)
         ],
     }

@@ -17,7 +17,8 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-from ..web.formatting import amount, number
+from ..web.currencies import main_first
+from ..web.formatting import number, price, prices_text
 
 HEIGHT = 220
 TOP, BOTTOM = 14, 34  # the plot's margins in px; the y axis's labels sit left of it (reports.css: .chart-time)
@@ -31,8 +32,9 @@ class Point:
     value: float | int | Decimal
 
 
-def dollars(value) -> str:
-    return f"${amount(value)}"
+def in_currency(currency: str) -> Callable:
+    """A chart's value format for amounts in one currency (web/formatting.price): "¥1,200"."""
+    return lambda value: price(value, currency)
 
 
 def _nice_max(value: float, whole: bool = False) -> float:
@@ -211,6 +213,22 @@ def funnel_rows(stages) -> list[tuple[str, int, str]]:
     return rows
 
 
-def revenue_rows(rows) -> list[tuple[str, Decimal, str]]:
-    """Revenue bars for table rows (anything with `label` and `figures.revenue`)."""
-    return [(row.label, row.figures.revenue, dollars(row.figures.revenue)) for row in rows]
+def revenue_rows(rows, main_currency: str) -> list[tuple[str, Decimal, str]]:
+    """Revenue bars for table rows (anything with `label` and `figures`): as long as the row's
+    revenue in the main currency, labelled with its amounts in every currency."""
+    return [
+        (row.label, row.figures.revenue_in(main_currency), prices_text(row.figures.revenue_by_currency, main_currency))
+        for row in rows
+    ]
+
+
+def revenue_currencies(series, main_currency: str) -> list[str]:
+    """The currencies a series earned in, main first (the main currency alone when none): one
+    revenue chart each, since amounts in two currencies share no axis."""
+    earned = {code for point in series for code, value in point.revenue.items() if value}
+    return main_first(earned, main_currency) if earned else [main_currency]
+
+
+def revenue_points(series, currency: str) -> list[Point]:
+    """Chart points of one currency's revenue in a report series."""
+    return [Point(point.label, point.revenue.get(currency, Decimal("0.00"))) for point in series]

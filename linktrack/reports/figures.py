@@ -8,7 +8,7 @@ fills them from the aggregates.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from ..models import EVENT_TYPES, CampaignLink
@@ -53,12 +53,27 @@ class FunnelStage:
         return STAGE_LABELS[self.stage]
 
 
+Money = dict[str, dict[str, Decimal]]  # currency -> event type -> amount (only what is not zero)
+
+
+def added_money(first: Money, second: Money) -> Money:
+    """Two Money added currency by currency and type by type (never across currencies)."""
+    total = {code: dict(types) for code, types in first.items()}
+    for code, types in second.items():
+        into = total.setdefault(code, {})
+        for event_type, value in types.items():
+            into[event_type] = into.get(event_type, Decimal("0.00")) + value
+    return total
+
+
 @dataclass
 class Figures:
     """Aggregate counters summed over some links and days.
 
     `counts` are conversions; `visitors` are distinct tracking ids converting for the first time
-    with that type in the range (the funnel's stages); `revenue` is per type.
+    with that type in the range (the funnel's stages); `money` is the revenue per currency and
+    type (LinkDailyRevenue). There is no total across currencies: pages show each currency's,
+    main currency first (web/formatting.prices).
     """
 
     clicks: int = 0
@@ -66,17 +81,17 @@ class Figures:
     bot_clicks: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
     visitors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, 0))
-    revenue_by_type: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPES, Decimal("0.00")))
+    money: Money = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Figures":
+    def from_row(cls, row: Mapping[str, Any], money: Money | None = None) -> "Figures":
         return cls(
             clicks=int(row["clicks"]),
             unique_clicks=int(row["unique_clicks"]),
             bot_clicks=int(row["bot_clicks"]),
             counts={t: int(row[f"{t}_count"]) for t in EVENT_TYPES},
             visitors={t: int(row[f"{t}_visitors"]) for t in EVENT_TYPES},
-            revenue_by_type={t: cents(row[f"{t}_revenue"]) for t in EVENT_TYPES},
+            money=money or {},
         )
 
     @property
@@ -84,17 +99,31 @@ class Figures:
         return sum(self.counts.values())
 
     @property
-    def revenue(self) -> Decimal:
-        return sum(self.revenue_by_type.values(), Decimal("0.00"))
+    def revenue_by_currency(self) -> dict[str, Decimal]:
+        """Every type's revenue, per currency: {"USD": 49.99, "JPY": 1200}."""
+        totals = {code: sum(types.values(), Decimal("0.00")) for code, types in self.money.items()}
+        return {code: value for code, value in totals.items() if value}
+
+    def type_revenue(self, event_type: str) -> dict[str, Decimal]:
+        """One type's revenue, per currency."""
+        found = {code: types.get(event_type, Decimal("0.00")) for code, types in self.money.items()}
+        return {code: value for code, value in found.items() if value}
+
+    def revenue_in(self, currency: str) -> Decimal:
+        """The revenue in one currency (what rankings by revenue compare, in the main currency)."""
+        return sum(self.money.get(currency, {}).values(), Decimal("0.00"))
+
+    @property
+    def revenue_per_click(self) -> dict[str, Decimal] | None:
+        """Revenue per counted click, per currency; None without clicks."""
+        if not self.clicks:
+            return None
+        return {code: value / self.clicks for code, value in self.revenue_by_currency.items()}
 
     @property
     def conversion_rate(self) -> float | None:
         """Conversions of every type per counted click (like ad platforms; can pass 100%)."""
         return ratio(self.conversions, self.clicks)
-
-    @property
-    def revenue_per_click(self) -> Decimal | None:
-        return (self.revenue / self.clicks).quantize(CENT, rounding=ROUND_HALF_UP) if self.clicks else None
 
     @property
     def requests(self) -> int:
@@ -116,7 +145,7 @@ class Figures:
             bot_clicks=self.bot_clicks + other.bot_clicks,
             counts={t: self.counts[t] + other.counts[t] for t in EVENT_TYPES},
             visitors={t: self.visitors[t] + other.visitors[t] for t in EVENT_TYPES},
-            revenue_by_type={t: self.revenue_by_type[t] + other.revenue_by_type[t] for t in EVENT_TYPES},
+            money=added_money(self.money, other.money),
         )
 
     def funnel(self) -> list[FunnelStage]:
@@ -139,7 +168,7 @@ class SeriesPoint:
     end: date
     clicks: int = 0
     conversions: int = 0
-    revenue: Decimal = Decimal("0.00")
+    revenue: dict[str, Decimal] = field(default_factory=dict)  # per currency
 
     @property
     def label(self) -> str:
@@ -248,7 +277,7 @@ class SourceFigures:
 
     source: str
     conversions: int
-    revenue: Decimal
+    revenue: dict[str, Decimal]  # per currency
 
     @property
     def label(self) -> str:

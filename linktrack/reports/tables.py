@@ -1,5 +1,9 @@
 """The funnel and revenue tables: their columns (shared by the page and its CSV), the query string
 that picks range, grouping, filters and sort, their rows and totals, and the CSV records.
+
+A money column's value is the amounts per currency ({"USD": 49.99, "JPY": 1200}): the page shows
+them side by side, the CSV writes one column per currency (`revenue_USD`, `revenue_JPY`), and
+sorting by a money column sorts by the creator's main currency.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -9,11 +13,22 @@ from typing import Any
 from sqlalchemy import Float, cast, func, select
 
 from ..extensions import reports_session
-from ..models import EVENT_TYPES, CampaignLink
+from ..models import EVENT_TYPES, CampaignLink, LinkDailyRevenue
+from ..web.currencies import main_first
 from ..web.formatting import money
 from ..web.pagination import PageCount, PageInvalid, read_page
 from .figures import GROUPS, NO_CAMPAIGN, Figures, GroupRow
-from .queries import counter_rows, grouped_query, grouped_rows, summed_figures, total_revenue_sql
+from .queries import (
+    MAIN_REVENUE,
+    counter_rows,
+    group_money,
+    grouped_query,
+    grouped_rows,
+    link_filters,
+    main_revenue_sql,
+    money_where,
+    summed_figures,
+)
 from .ranges import DateRange
 
 # ---- the columns of the funnel and revenue tables, shared by the page and its CSV ------------------
@@ -25,7 +40,7 @@ class Column:
 
     key: str  # the sort parameter and the CSV header
     label: str
-    kind: str  # "count", "rate" or "money"
+    kind: str  # "count", "rate" or "money" (amounts per currency; sorted by the main currency's)
     value: Callable[[Figures], Any]
     order: Callable[[dict[str, Any]], Any]
 
@@ -50,7 +65,7 @@ def _count(event_type: str, key: str, label: str) -> Column:
 
 def _revenue(event_type: str, label: str) -> Column:
     key = f"{event_type}_revenue"
-    return _summed(key, label, "money", lambda f: f.revenue_by_type[event_type], key)
+    return _summed(key, label, "money", lambda f: f.type_revenue(event_type), MAIN_REVENUE[event_type])
 
 
 FUNNEL_STAGES = ["clicks", *[f"{event_type}_visitors" for event_type in EVENT_TYPES]]  # Figures.funnel()'s order
@@ -67,8 +82,8 @@ def _step_rate(key: str, label: str, index: int) -> Column:
     )
 
 
-def _total_revenue_per_click(sums):
-    return cast(total_revenue_sql(sums), Float) / func.nullif(sums["clicks"], 0)
+def _main_revenue_per_click(sums):
+    return cast(main_revenue_sql(sums), Float) / func.nullif(sums["clicks"], 0)
 
 
 CLICKS = _summed("clicks", "Clicks", "count", lambda f: f.clicks, "clicks")
@@ -97,8 +112,8 @@ REVENUE_COLUMNS = [
     _count("course_enrollment", "course_enrollments", "Enrollments"),
     _revenue("course_enrollment", "Enrollment revenue"),
     _revenue("newsletter_signup", "Signup revenue"),
-    Column("revenue", "Total revenue", "money", lambda f: f.revenue, total_revenue_sql),
-    Column("revenue_per_click", "Revenue per click", "money", lambda f: f.revenue_per_click, _total_revenue_per_click),
+    Column("revenue", "Total revenue", "money", lambda f: f.revenue_by_currency, main_revenue_sql),
+    Column("revenue_per_click", "Revenue per click", "money", lambda f: f.revenue_per_click, _main_revenue_per_click),
 ]
 
 
@@ -132,6 +147,7 @@ class TableQuery:
     descending: bool = True
     page: int = 1
     per_page: int = DEFAULT_ROWS_PER_PAGE
+    main_currency: str = "USD"  # what sorting by a money column compares
 
     def args(self, **changes) -> dict[str, str]:
         """Query-string arguments for this view, with `changes` applied (None drops one).
@@ -164,7 +180,7 @@ def _clean_filter(value: str | None) -> str:
 
 
 def parse_table_query(
-    spec: TableSpec, args: Mapping[str, str], date_range: DateRange
+    spec: TableSpec, args: Mapping[str, str], date_range: DateRange, main_currency: str = "USD"
 ) -> tuple[TableQuery, PageInvalid | None]:
     """Grouping, filters, sort and page from a query string; unknown values fall back to the defaults.
 
@@ -189,6 +205,7 @@ def parse_table_query(
         descending=direction == "desc",
         page=page,
         per_page=per_page,
+        main_currency=main_currency,
     ), refused
 
 
@@ -204,12 +221,13 @@ def _table_statement(user_id: int, spec: TableSpec, query: TableQuery):
         campaign=query.campaign or None,
         order=order,
         descending=query.descending,
+        main_currency=query.main_currency,
     )
 
 
 def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool = False) -> Iterator[GroupRow]:
     """Every row of a funnel or revenue table (all pages) in the order the page shows them: the CSV."""
-    return grouped_rows(_table_statement(user_id, spec, query), query.group, stream=stream)
+    return grouped_rows(_table_statement(user_id, spec, query), query.group, stream=stream, money=_money(user_id, query))
 
 
 @dataclass(frozen=True)
@@ -229,24 +247,26 @@ def table_page(user_id: int, spec: TableSpec, query: TableQuery, *, limit: int |
     if query.page > count.pages:
         raise PageInvalid([("page", f"page {query.page} is past the last page: there are {count.pages}.")])
     size = min(query.per_page, limit) if limit else query.per_page
-    rows = list(grouped_rows(statement.limit(size).offset(count.offset), query.group))
+    rows = list(grouped_rows(statement.limit(size).offset(count.offset), query.group, money=_money(user_id, query)))
     return TablePage(rows, count)
+
+
+def _money(user_id: int, query: TableQuery):
+    """The table's groups' amounts per currency (the rows' money, never summed across currencies)."""
+    filters = link_filters(query.video or None, query.campaign or None)
+    return group_money(user_id, query.date_range, query.group, *filters)
 
 
 def table_totals(user_id: int, query: TableQuery) -> Figures:
     """The filtered totals above a table (links, videos or campaigns together)."""
     rows = counter_rows(query.date_range, user_id=user_id)
-    conditions = []
+    conditions, money_conditions = [], [LinkDailyRevenue.user_id == user_id]
     if query.video or query.campaign:
-        links = select(CampaignLink.id).where(CampaignLink.user_id == user_id)
-        if query.video:
-            links = links.where(CampaignLink.video_id == query.video)
-        if query.campaign == NO_CAMPAIGN:
-            links = links.where(CampaignLink.campaign.is_(None))
-        elif query.campaign:
-            links = links.where(CampaignLink.campaign == query.campaign)
+        filters = link_filters(query.video or None, query.campaign or None)
+        links = select(CampaignLink.id).where(CampaignLink.user_id == user_id, *filters)
         conditions.append(rows.c.campaign_link_id.in_(links))
-    return summed_figures(rows, *conditions)
+        money_conditions.append(LinkDailyRevenue.campaign_link_id.in_(links))
+    return summed_figures(rows, *conditions, money=money_where(query.date_range, *money_conditions))
 
 
 def filter_options(user_id: int) -> tuple[list[str], list[str]]:
@@ -283,14 +303,26 @@ def group_headers(group: str) -> list[str]:
 
 
 def csv_cell(kind: str, value: Any) -> str:
-    """A value as the CSV writes it: counts as integers, rates as fractions, money with two decimals."""
+    """A value as the CSV writes it: counts as integers, rates as fractions ("" for none)."""
     if value is None:
         return ""
     if kind == "rate":
         return f"{value:.4f}"
-    if kind == "money":
-        return money(value)
     return str(value)
+
+
+def csv_currencies(totals: Figures, main_currency: str) -> list[str]:
+    """The currencies a CSV has money columns for: every one in the table's totals, main first (the
+    main currency alone when there is no revenue)."""
+    return main_first([*totals.revenue_by_currency, main_currency], main_currency)
+
+
+def csv_header(spec: TableSpec, group: str, currencies: list[str]) -> list[str]:
+    """Counts and rates under their key; money once per currency (`revenue_USD`), never summed."""
+    names = []
+    for column in spec.columns:
+        names += [f"{column.key}_{code}" for code in currencies] if column.kind == "money" else [column.key]
+    return group_headers(group) + names
 
 
 def csv_text(value: str | None) -> str:
@@ -299,11 +331,19 @@ def csv_text(value: str | None) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def csv_records(spec: TableSpec, query: TableQuery, rows: Iterator[GroupRow]) -> Iterator[list[str]]:
-    """The header and then one record per row, exactly the table's columns in the page's order."""
-    yield group_headers(query.group) + [column.key for column in spec.columns]
+def csv_records(
+    spec: TableSpec, query: TableQuery, rows: Iterator[GroupRow], currencies: list[str]
+) -> Iterator[list[str]]:
+    """The header and then one record per row: the table's columns in the page's order, a money
+    column once per currency of `currencies` (csv_currencies), in that currency's minor units."""
+    yield csv_header(spec, query.group, currencies)
     for row in rows:
         names = [row.label, row.video_id, row.campaign or NO_CAMPAIGN] if row.group == "link" else [row.label]
-        yield [csv_text(name) for name in names] + [
-            csv_cell(column.kind, column.value(row.figures)) for column in spec.columns
-        ]
+        cells = [csv_text(name) for name in names]
+        for column in spec.columns:
+            value = column.value(row.figures)
+            if column.kind == "money":
+                cells += [money(value.get(code, 0), code) if value is not None else "" for code in currencies]
+            else:
+                cells.append(csv_cell(column.kind, value))
+        yield cells

@@ -65,7 +65,7 @@ def index():
 @login_required
 def dashboard():
     date_range, error = _date_range(lambda: ranges.first_day_with_data(current_user.id))
-    summary = queries.dashboard_summary(current_user.id, date_range)
+    summary = queries.dashboard_summary(current_user.id, date_range, current_user.main_currency)
     return _page("reports/dashboard.html", error, "reports.dashboard", summary=summary, date_range=date_range)
 
 
@@ -92,7 +92,7 @@ def link_report(link_id: uuid.UUID):
 def _table(name: str) -> tuple[tables.TableSpec, tables.TableQuery, ranges.RangeInvalid | None, PageInvalid | None]:
     spec = tables.TABLES[name]
     date_range, error = _date_range(lambda: ranges.first_day_with_data(current_user.id))
-    query, page_error = tables.parse_table_query(spec, request.args, date_range)
+    query, page_error = tables.parse_table_query(spec, request.args, date_range, current_user.main_currency)
     return spec, query, error, page_error
 
 
@@ -135,11 +135,13 @@ def _table_csv(name: str):
     if error:
         abort(400, error.message)
     user_id = current_user.id
+    currencies = tables.csv_currencies(tables.table_totals(user_id, query), query.main_currency)
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
-        records = tables.csv_records(spec, query, tables.table_rows(user_id, spec, query, stream=True))
+        rows = tables.table_rows(user_id, spec, query, stream=True)
+        records = tables.csv_records(spec, query, rows, currencies)
         for count, record in enumerate(records, start=1):
             writer.writerow(record)
             if count % CSV_FLUSH_ROWS == 0:

@@ -23,6 +23,7 @@ from sqlalchemy import Integer, func, literal_column, true
 
 from .. import dialect
 from ..errors import ApiError
+from ..web.currencies import DEFAULT_CURRENCY, is_currency, minor_units
 
 EVENT_TYPES = ("newsletter_signup", "course_enrollment", "purchase")
 SECONDS_PER_DAY = 86_400
@@ -96,6 +97,30 @@ def parse_revenue(value) -> Decimal | None:
     if abs(amount) > REVENUE_MAX:
         raise too_large
     return amount
+
+
+def parse_currency(value) -> str:
+    """An ISO 4217 code (web/currencies.py), upper-cased; USD when absent. An unlisted code is
+    refused: its amounts could be neither formatted nor kept apart from a typo's ("USD" / "USB")."""
+    if value is None or value == "":
+        return DEFAULT_CURRENCY
+    code = value.upper() if isinstance(value, str) and value.isascii() else None  # "ısk" is not ISK
+    if not is_currency(code):
+        raise ApiError(400, "invalid_currency", "'currency' must be an ISO 4217 code like USD, EUR or JPY.", "currency")
+    return code
+
+
+def check_currency_precision(revenue: Decimal | None, currency: str) -> None:
+    """An amount has no more decimals than its currency has minor units: 1200.50 JPY is a typo
+    (there are no sen). Amounts are stored with two decimals, so a three-decimal currency (BHD,
+    KWD) is kept to two."""
+    if revenue is not None and minor_units(currency) < 2 and revenue != revenue.quantize(Decimal(1)):
+        raise ApiError(
+            400,
+            "invalid_revenue_precision",
+            f"'revenue_amount' in {currency} is a whole number ({currency} has no minor unit).",
+            "revenue_amount",
+        )
 
 
 def check_revenue(event_type: str, revenue: Decimal | None) -> list[str]:

@@ -27,13 +27,15 @@ from ..extensions import db
 from ..forwarding.deliveries import conversion_recorded
 from ..models import CampaignLink, ClickEvent, ConversionEvent, utcnow
 from ..redirect.clicks import write_buffered_clicks
-from ..web.formatting import money
+from ..web.formatting import money, money_by_currency, single_currency_money
 from .rules import (
     EVENT_TYPES,
     check_browser_revenue,
+    check_currency_precision,
     check_origin,
     check_revenue,
     days_since_click,
+    parse_currency,
     parse_revenue,
     require_origin,
     window_expires_at,
@@ -46,8 +48,6 @@ log = logging.getLogger(__name__)
 
 EVENT_DATA_MAX_BYTES = 4_096
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
-DEFAULT_CURRENCY = "USD"
 SOURCES = ("browser", "server")
 CONVERSION_MAX_BYTES = 16 * 1024  # a whole request body
 
@@ -117,9 +117,8 @@ def validate_conversion(body: dict) -> ConversionRequest:
     revenue = parse_revenue(body.get("revenue_amount"))
     warnings = check_revenue(event_type, revenue)
 
-    currency = body.get("currency") or DEFAULT_CURRENCY
-    if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency.upper()):
-        raise ApiError(400, "invalid_currency", "'currency' must be a 3-letter ISO 4217 code like USD.", "currency")
+    currency = parse_currency(body.get("currency"))
+    check_currency_precision(revenue, currency)
 
     event_data = body.get("event_data")
     if event_data is not None:
@@ -139,7 +138,7 @@ def validate_conversion(body: dict) -> ConversionRequest:
         campaign_link_id=campaign_link_id,
         event_type=event_type,
         revenue_amount=revenue,
-        currency=currency.upper(),
+        currency=currency,
         event_data=event_data,
         event_id=event_id,
         warnings=warnings,
@@ -318,6 +317,7 @@ def record_conversion(
                     UNCOUNTED_PARAMS["user_id"]: click.user_id,
                     UNCOUNTED_PARAMS["event_type"]: request.event_type,
                     UNCOUNTED_PARAMS["revenue_amount"]: request.revenue_amount,
+                    UNCOUNTED_PARAMS["currency"]: request.currency,
                     UNCOUNTED_PARAMS["days_since_click"]: days,
                     UNCOUNTED_PARAMS["first_of_type"]: click.first_of_type,
                     UNCOUNTED_PARAMS["recorded_at"]: now,
@@ -418,7 +418,10 @@ def attribution(tracking_id: uuid.UUID, owner_id: int, now: datetime | None = No
         )
     )
     days = days_since_click(click.clicked_at, now)
-    total = sum((c.revenue_amount or Decimal("0") for c in conversions), Decimal("0"))
+    totals: dict[str, Decimal] = {}
+    for c in conversions:
+        if c.revenue_amount is not None:
+            totals[c.currency] = totals.get(c.currency, Decimal("0")) + c.revenue_amount
     return {
         "tracking_id": str(click.tracking_id),
         "campaign_link_id": str(link.id),
@@ -440,5 +443,6 @@ def attribution(tracking_id: uuid.UUID, owner_id: int, now: datetime | None = No
             }
             for c in conversions
         ],
-        "total_revenue": money(total),
+        "total_revenue": single_currency_money(totals),
+        "revenue_by_currency": money_by_currency(totals),
     }

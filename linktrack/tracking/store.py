@@ -178,6 +178,7 @@ def record_if_allowed(database_clock: bool = False):
             click.c.user_id,
             values["event_type"],
             values["revenue_amount"],
+            values["currency"],
             days,
             click.c.first_of_type,
             now,

@@ -42,13 +42,14 @@ def test_a_recount_after_deleting_events_and_a_deleted_link_leave_no_counts(app,
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["purchase_count"] == 0
     assert after["stats"][(str(link["id"]), date(2026, 5, 4))]["clicks"] == 1
     assert after["lags"] == {}
+    assert after["revenue"] == {}
     assert after["user_days"] == user_days_from_days(after["stats"])  # a partial recount rebuilds the creator's days
     assert after["breakdowns"][(str(link["id"]), date(2026, 5, 4), "device", "desktop")] == (owner, 1)
     with app.app_context():
         db.session.delete(db.session.get(CampaignLink, link["id"]))  # links are archived, never deleted, in the app
         db.session.commit()
         recount_daily_stats()  # so the creator's days need the recount the link's own rows do not
-    assert snapshot(app) == {"stats": {}, "months": {}, "user_days": {}, "lags": {}, "breakdowns": {}}
+    assert snapshot(app) == {"stats": {}, "months": {}, "user_days": {}, "lags": {}, "breakdowns": {}, "revenue": {}}
 
 
 def test_flask_recount_rebuilds_every_aggregate(app, client, owner):

@@ -47,6 +47,8 @@ def test_the_funnel_counts_clicks_then_distinct_visitors_per_stage(alice, shop):
             {"stage": "purchase", "count": 2, "rate": 2.0},
         ],
         "total_revenue": "368.99",
+        "revenue_by_currency": {"USD": "368.99"},
+        "main_currency": "USD",
     }
 
 
@@ -58,14 +60,21 @@ def test_revenue_by_type_counts_every_conversion(alice, shop):
         "from": "2026-03-02",
         "to": "2026-03-31",
         "types": [
-            {"event_type": "newsletter_signup", "count": 3, "revenue": "0.00"},
-            {"event_type": "course_enrollment", "count": 1, "revenue": "199.00"},
-            {"event_type": "purchase", "count": 3, "revenue": "169.99"},
+            {"event_type": "newsletter_signup", "count": 3, "revenue": "0.00", "revenue_by_currency": {}},
+            {
+                "event_type": "course_enrollment",
+                "count": 1,
+                "revenue": "199.00",
+                "revenue_by_currency": {"USD": "199.00"},
+            },
+            {"event_type": "purchase", "count": 3, "revenue": "169.99", "revenue_by_currency": {"USD": "169.99"}},
         ],
         "total_revenue": "368.99",
+        "revenue_by_currency": {"USD": "368.99"},
+        "main_currency": "USD",
         "sources": [
-            {"source": "browser", "count": 6, "revenue": "268.99"},
-            {"source": "server", "count": 1, "revenue": "100.00"},
+            {"source": "browser", "count": 6, "revenue": "268.99", "revenue_by_currency": {"USD": "268.99"}},
+            {"source": "server", "count": 1, "revenue": "100.00", "revenue_by_currency": {"USD": "100.00"}},
         ],
     }
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
 from linktrack.links import service
-from linktrack.models import ClickEvent, LinkDailyStats
+from linktrack.models import ClickEvent, LinkDailyRevenue, LinkDailyStats
 from linktrack.reports import queries
 from linktrack.reports.api import funnel_json, types_json
 from linktrack.reports.figures import Figures
@@ -68,15 +68,23 @@ def history(app, creator):
         return alice, [link.id for link in links]
 
 
-def from_days(start: date, end: date, *conditions) -> Figures:
-    """The same figures summed straight from the daily rows."""
-    S = LinkDailyStats
+def from_days(start: date, end: date, **owner) -> Figures:
+    """The same figures summed straight from the daily rows (and the revenue per currency from
+    LinkDailyRevenue's), of the rows whose `owner` columns (user_id or campaign_link_id) match."""
+    S, R = LinkDailyStats, LinkDailyRevenue
     row = db.session.execute(
         select(*[func.coalesce(func.sum(getattr(S, name)), 0).label(name) for name in COUNTER_NAMES]).where(
-            S.day >= start, S.day <= end, *conditions
+            S.day >= start, S.day <= end, *[getattr(S, name) == value for name, value in owner.items()]
         )
     ).one()
-    return Figures.from_row(row._mapping)
+    money: dict = {}
+    for currency, event_type, amount in db.session.execute(
+        select(R.currency, R.event_type, func.sum(R.revenue))
+        .where(R.day >= start, R.day <= end, *[getattr(R, name) == value for name, value in owner.items()])
+        .group_by(R.currency, R.event_type)
+    ):
+        money.setdefault(currency, {})[event_type] = Decimal(str(amount)).quantize(Decimal("0.01"))
+    return Figures.from_row(row._mapping, money)
 
 
 @pytest.mark.parametrize(("start", "end"), RANGES)
@@ -107,10 +115,10 @@ def test_reports_over_month_boundaries_equal_the_daily_rows(app, history, start,
     date_range = DateRange(start, end)
     with app.app_context():
         S = LinkDailyStats
-        expected_total = from_days(start, end, S.user_id == alice)
+        expected_total = from_days(start, end, user_id=alice)
         for link_id in link_ids:
             link = db.session.get(queries.CampaignLink, link_id)
-            expected = from_days(start, end, S.campaign_link_id == link_id)
+            expected = from_days(start, end, campaign_link_id=link_id)
             assert link_figures(link, date_range) == expected
             raw_clicks = db.session.scalar(
                 select(func.count()).where(
@@ -133,13 +141,13 @@ def test_reports_over_month_boundaries_equal_the_daily_rows(app, history, start,
         series = dashboard.series  # drawn from the creator's days
         assert sum(point.clicks for point in series) == expected_total.clicks
         assert sum(point.conversions for point in series) == expected_total.conversions
-        assert sum((point.revenue for point in series), Decimal("0")) == expected_total.revenue
+        assert sum((point.revenue.get("USD", 0) for point in series), Decimal("0")) == expected_total.revenue_in("USD")
         for point in series:
-            in_bucket = from_days(point.start, point.end, S.user_id == alice)
+            in_bucket = from_days(point.start, point.end, user_id=alice)
             assert (point.clicks, point.conversions, point.revenue) == (
                 in_bucket.clicks,
                 in_bucket.conversions,
-                in_bucket.revenue,
+                in_bucket.revenue_by_currency,
             )
         active = [
             link_id
@@ -147,7 +155,7 @@ def test_reports_over_month_boundaries_equal_the_daily_rows(app, history, start,
             if db.session.scalar(select(S.day).where(S.campaign_link_id == link_id, S.day.between(start, end)).limit(1))
         ]
         assert {row.key: row.figures for row in dashboard.top_links} == {
-            str(link_id): from_days(start, end, S.campaign_link_id == link_id) for link_id in active
+            str(link_id): from_days(start, end, campaign_link_id=link_id) for link_id in active
         }
 
         for spec in TABLES.values():
@@ -156,10 +164,10 @@ def test_reports_over_month_boundaries_equal_the_daily_rows(app, history, start,
                 assert sum((row.figures for row in rows), Figures()) == expected_total
                 if group == "link":
                     assert {row.key: row.figures for row in rows} == {
-                        str(link_id): from_days(start, end, S.campaign_link_id == link_id) for link_id in active
+                        str(link_id): from_days(start, end, campaign_link_id=link_id) for link_id in active
                     }
             filtered = TableQuery(date_range, video="dQw4w9WgXcQ", campaign="spring")
-            assert table_totals(alice, filtered) == from_days(start, end, S.campaign_link_id == link_ids[0])
+            assert table_totals(alice, filtered) == from_days(start, end, campaign_link_id=link_ids[0])
 
 
 def test_the_links_list_counts_lifetime_clicks_from_the_monthly_rows(app, history):

@@ -221,11 +221,11 @@ def test_the_link_report_lists_recent_conversions_newest_first(alice, shop):
 
     assert table(html, "recent-conversions") == [
         ["When", "Type", "Revenue", "Days after the click", "Reported by"],
-        ["2026-03-22 23:00 UTC", "Purchase", "USD 100.00", "30", "your server"],
-        ["2026-03-20 09:00 UTC", "Purchase", "USD 20.00", "10", "landing page"],
+        ["2026-03-22 23:00 UTC", "Purchase", "$100.00", "30", "your server"],
+        ["2026-03-20 09:00 UTC", "Purchase", "$20.00", "10", "landing page"],
         ["2026-03-15 10:30 UTC", "Newsletter signup", "–", "5", "landing page"],
-        ["2026-03-13 09:00 UTC", "Purchase", "USD 49.99", "3", "landing page"],
-        ["2026-03-11 09:00 UTC", "Course enrollment", "USD 199.00", "1", "landing page"],
+        ["2026-03-13 09:00 UTC", "Purchase", "$49.99", "3", "landing page"],
+        ["2026-03-11 09:00 UTC", "Course enrollment", "$199.00", "1", "landing page"],
         ["2026-03-10 10:30 UTC", "Newsletter signup", "–", "0", "landing page"],
         ["2026-03-10 09:05 UTC", "Newsletter signup", "–", "0", "landing page"],
     ]
@@ -410,16 +410,16 @@ def test_the_funnel_csv_is_exactly_the_table(alice):
 def test_the_revenue_csv_follows_the_pages_grouping_filters_sort_and_range(alice):
     body = alice.get("/reports/revenue.csv").get_data(as_text=True)
     assert body == (
-        "video,clicks,purchases,purchase_revenue,course_enrollments,course_enrollment_revenue,"
-        "newsletter_signup_revenue,revenue,revenue_per_click\r\n"
+        "video,clicks,purchases,purchase_revenue_USD,course_enrollments,course_enrollment_revenue_USD,"
+        "newsletter_signup_revenue_USD,revenue_USD,revenue_per_click_USD\r\n"
         f"{VIDEO_ONE},5,3,169.99,1,199.00,0.00,368.99,73.80\r\n"
         f"{VIDEO_TWO},1,1,10.00,0,0.00,0.00,10.00,10.00\r\n"
     )
 
     body = alice.get("/reports/revenue.csv?group=campaign&sort=clicks&dir=asc&from=2026-03-02&to=2026-03-09")
     assert body.get_data(as_text=True) == (
-        "campaign,clicks,purchases,purchase_revenue,course_enrollments,course_enrollment_revenue,"
-        "newsletter_signup_revenue,revenue,revenue_per_click\r\n"
+        "campaign,clicks,purchases,purchase_revenue_USD,course_enrollments,course_enrollment_revenue_USD,"
+        "newsletter_signup_revenue_USD,revenue_USD,revenue_per_click_USD\r\n"
         "spring-launch,0,1,10.00,0,0.00,0.00,10.00,\r\n"
     )
 

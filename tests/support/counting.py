@@ -15,7 +15,14 @@ from sqlalchemy import event, select
 
 from linktrack.counting.recount import recount_daily_stats
 from linktrack.extensions import db
-from linktrack.models import LinkDailyBreakdown, LinkDailyLag, LinkDailyStats, LinkMonthlyStats, UserDailyStats
+from linktrack.models import (
+    LinkDailyBreakdown,
+    LinkDailyLag,
+    LinkDailyRevenue,
+    LinkDailyStats,
+    LinkMonthlyStats,
+    UserDailyStats,
+)
 from linktrack.redirect.clicks import click_row, click_writer
 from tests.support.redirect import CHROME_WINDOWS
 
@@ -54,7 +61,22 @@ def snapshot(app) -> dict:
             (str(row.campaign_link_id), row.day, row.dimension, row.value): (row.user_id, row.clicks)
             for row in db.session.scalars(select(LinkDailyBreakdown))
         }
-    return {"stats": stats, "months": months, "user_days": user_days, "lags": lags, "breakdowns": breakdowns}
+        revenue = {
+            (str(row.campaign_link_id), row.day, row.event_type, row.currency): (
+                row.user_id,
+                row.conversions,
+                Decimal(str(row.revenue)).quantize(Decimal("0.01")),
+            )
+            for row in db.session.scalars(select(LinkDailyRevenue))
+        }
+    return {
+        "stats": stats,
+        "months": months,
+        "user_days": user_days,
+        "lags": lags,
+        "breakdowns": breakdowns,
+        "revenue": revenue,
+    }
 
 
 def recounted(app) -> dict:
@@ -71,8 +93,10 @@ def visit(client, code, user_agent=CHROME_WINDOWS, ip="203.0.113.7", method="GET
     return query["ct_tracking_id"]
 
 
-def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None):
+def convert(client, link_id, tracking_id, event_type, revenue=None, event_id=None, currency=None):
     body = {"tracking_id": tracking_id, "campaign_link_id": str(link_id), "event_type": event_type}
+    if currency:
+        body["currency"] = currency
     if revenue is not None:
         body["revenue_amount"] = revenue
     if event_id:
