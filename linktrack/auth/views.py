@@ -166,7 +166,13 @@ def settings():
 
 
 def _render_settings(
-    password_form=None, key_form=None, new_key=None, retention_form=None, time_zone_form=None, currency_form=None, status=200
+    password_form=None,
+    key_form=None,
+    new_key=None,
+    retention_form=None,
+    time_zone_form=None,
+    currency_form=None,
+    status=200,
 ):
     return (
         render_template(

@@ -227,7 +227,9 @@ def _table_statement(user_id: int, spec: TableSpec, query: TableQuery):
 
 def table_rows(user_id: int, spec: TableSpec, query: TableQuery, *, stream: bool = False) -> Iterator[GroupRow]:
     """Every row of a funnel or revenue table (all pages) in the order the page shows them: the CSV."""
-    return grouped_rows(_table_statement(user_id, spec, query), query.group, stream=stream, money=_money(user_id, query))
+    return grouped_rows(
+        _table_statement(user_id, spec, query), query.group, stream=stream, money=_money(user_id, query)
+    )
 
 
 @dataclass(frozen=True)
