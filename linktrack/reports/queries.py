@@ -263,6 +263,26 @@ def total_revenue_sql(sums: dict[str, Any]):
     return sum((sums[f"{t}_revenue"] for t in EVENT_TYPES[1:]), sums[f"{EVENT_TYPES[0]}_revenue"])
 
 
+def per_link_figures(user_id: int, date_range: DateRange):
+    """The creator's links' clicks, conversions (every type) and revenue in `date_range`: a
+    subquery (campaign_link_id, clicks, conversions, revenue) for the links list to join and sort
+    by across its pages. Links without a row in the range are absent. Revenue is the reports' one
+    total (total_revenue_sql), so every page shows the same figure."""
+    rows = counter_rows(date_range, user_id=user_id)
+    sums = _sums(rows)
+    conversions = sum((sums[f"{t}_count"] for t in EVENT_TYPES[1:]), sums[f"{EVENT_TYPES[0]}_count"])
+    return (
+        select(
+            rows.c.campaign_link_id,
+            sums["clicks"].label("clicks"),
+            conversions.label("conversions"),
+            total_revenue_sql(sums).label("revenue"),
+        )
+        .group_by(rows.c.campaign_link_id)
+        .subquery("in_range")
+    )
+
+
 TOP_ROWS = 5
 
 

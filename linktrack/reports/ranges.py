@@ -157,6 +157,15 @@ def parse_date_range(
     return DateRange(max(min(first, today), today - timedelta(days=MAX_RANGE_DAYS - 1)), today, preset)
 
 
+def asked_range(args: Mapping[str, str], first_day: Callable[[], date | None]) -> tuple[DateRange, RangeInvalid | None]:
+    """The range a page was asked for, or the default one and the reason the asked-for one was
+    refused (a page shows that message next to the field and the default range's figures)."""
+    try:
+        return parse_date_range(args, first_day=first_day), None
+    except RangeInvalid as exc:
+        return default_range(), exc
+
+
 def first_day_with_data(user_id: int) -> date | None:
     """The creator's earliest aggregate day, for "all time" (the (user_id, day) index answers it)."""
     return reports_session().scalar(select(func.min(LinkDailyStats.day)).where(LinkDailyStats.user_id == user_id))

@@ -25,10 +25,7 @@ CSV_FLUSH_ROWS = 200
 
 def _date_range(first_day: Callable[[], date | None]) -> tuple[ranges.DateRange, ranges.RangeInvalid | None]:
     """The asked-for range, or the default one and the reason the asked-for one was refused."""
-    try:
-        return ranges.parse_date_range(request.args, first_day=first_day), None
-    except ranges.RangeInvalid as exc:
-        return ranges.default_range(), exc
+    return ranges.asked_range(request.args, first_day)
 
 
 def _page(template: str, error: ranges.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):

@@ -20,13 +20,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("click_events") as batch:
-        batch.add_column(sa.Column("bot_cleared_reason", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("bot_cleared_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("click_events", sa.Column("bot_cleared_reason", sa.String(length=16), nullable=True))
+    op.add_column("click_events", sa.Column("bot_cleared_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    # The cleared clicks stay people (is_bot false): only the record of why is lost.
-    with op.batch_alter_table("click_events") as batch:
-        batch.drop_column("bot_cleared_at")
-        batch.drop_column("bot_cleared_reason")
+    # The cleared clicks stay people (is_bot false): only the record of why is lost. In place
+    # (SQLite 3.35+), not in batch mode: a rebuild of click_events would cascade through its keys.
+    op.drop_column("click_events", "bot_cleared_at")
+    op.drop_column("click_events", "bot_cleared_reason")
