@@ -246,6 +246,7 @@ class ListQuery:
             "sort": self.sort,
             "dir": self.direction,
             "page": str(self.page) if self.page > 1 else None,
+            "per_page": str(self.per_page) if self.per_page != DEFAULT_PER_PAGE else None,
         }
         values.update(changes)
         return {name: value for name, value in values.items() if value}
