@@ -8,7 +8,8 @@ not grow with the processes that take its clicks and conversions:
   conversion's own transaction stores its UncountedConversion row (tracking/store.py).
 - `count_uncounted` runs in the counting consumer's transaction (counting/consumer.py, one at a
   time across every process and host): it deletes uncounted rows and adds them, in that one
-  transaction, so an event is counted once, whatever happens to the process that stored it.
+  transaction, so an event is counted once, whatever happens to the process that stored it. The
+  same transaction counts a converting visitor's bot click as a person's (converted.py).
 The third, `recount_daily_stats` (counting/recount.py), corrects the rows to the raw events.
 
 Every change to a link's day is added to its month's row and to its creator's day in the same
@@ -45,6 +46,7 @@ from ..models import (
     User,
     UserDailyStats,
 )
+from .converted import clear_converted_bots
 from .days import local_day
 
 STATS = LinkDailyStats.__table__
@@ -118,14 +120,19 @@ def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
     conversions = _taken(connection, UNCOUNTED, UNCOUNTED.c.conversion_id, limit)
     if not clicks and not conversions:
         return 0, 0
-    owners = _owners(connection, {row.campaign_link_id for row in clicks})
+    # A converting visitor is a person: their bot click is cleared here, counted as a person if it
+    # is one of `clicks`, moved from bot_clicks if it was counted before (converted.py).
+    clicks, moved = clear_converted_bots(connection, [row.conversion_id for row in conversions], clicks)
+    owners = _owners(connection, {row.campaign_link_id for row in [*clicks, *moved]})
     zones = _zones(connection, owners, {row.user_id for row in conversions})
     clicks_counted = [row for row in clicks if row.campaign_link_id in owners]
-    click_days = [local_day(row.clicked_at, zones[owners[row.campaign_link_id]]) for row in clicks_counted]
+    moved = [row for row in moved if row.campaign_link_id in owners]
+    people_clicks = [*clicks_counted, *moved]
+    click_days = [local_day(row.clicked_at, zones[owners[row.campaign_link_id]]) for row in people_clicks]
     conversion_days = [local_day(row.recorded_at, zones[row.user_id]) for row in conversions]
     days = [
-        _click_counters(row, owners[row.campaign_link_id], day)
-        for row, day in zip(clicks_counted, click_days, strict=True)
+        _click_counters(row, owners[row.campaign_link_id], day, moved_from_bots=index >= len(clicks_counted))
+        for index, (row, day) in enumerate(zip(people_clicks, click_days, strict=True))
     ]
     days += [
         {
@@ -154,7 +161,7 @@ def count_uncounted(connection: Connection, limit: int) -> tuple[int, int]:
     )
     people: Counter = Counter(
         (row.campaign_link_id, day, owners[row.campaign_link_id], *_dimensions(row))
-        for row, day in zip(clicks_counted, click_days, strict=True)
+        for row, day in zip(people_clicks, click_days, strict=True)
         if not row.is_bot
     )
     upsert(connection, BREAKDOWNS, breakdown_rows((*key, count) for key, count in people.items()))
@@ -216,14 +223,16 @@ def _no_counts() -> dict:
     return {name: Decimal("0") if name.endswith("_revenue") else 0 for name in COUNTERS}
 
 
-def _click_counters(row, user_id: int, day) -> dict:
-    """A daily row counting one click on `day` (every counter present, so it folds with conversions')."""
+def _click_counters(row, user_id: int, day, moved_from_bots: bool = False) -> dict:
+    """A daily row counting one click on `day` (every counter present, so it folds with conversions');
+    `moved_from_bots`: a person's click counted before as a bot's, taken off bot_clicks."""
     counters = _no_counts()
     if row.is_bot:
         counters["bot_clicks"] = 1
     else:
         counters["clicks"] = 1
         counters["unique_clicks"] = 1 if row.is_unique else 0
+        counters["bot_clicks"] = -1 if moved_from_bots else 0
     return {"campaign_link_id": row.campaign_link_id, "day": day, "user_id": user_id, **counters}
 
 

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from ..errors import ApiError
 from ..extensions import hashed_remote_address, limiter
 from ..models import CampaignLink
+from ..reports import ranges
 from ..web.api import api_blueprint, json_body
 from ..web.formatting import money
 from ..web.ownership import owned_or_404
@@ -138,14 +139,32 @@ def _own_link(link_id: str) -> CampaignLink:
 @api.get("/links")
 @login_required
 def list_links():
+    """One page of links with their clicks, conversions and revenue in the range (`from`/`to` or
+    `range`, as the reports read them), sorted across pages."""
     try:
-        query = service.parse_list_query(request.args)
+        date_range = ranges.parse_date_range(
+            request.args, zone=current_user.time_zone, first_day=lambda: ranges.first_day_with_data(current_user.id)
+        )
+    except ranges.RangeInvalid as exc:
+        raise ApiError(400, exc.code, exc.message, exc.field) from None
+    try:
+        query = service.parse_list_query(request.args, date_range)
     except LinkInvalid as exc:
         problem = exc.first
         raise ApiError(400, problem.code, problem.message, problem.field) from None
-    page = service.list_links(current_user.id, query)
+    page = service.list_links(current_user.id, query, current_user.main_currency)
     return {
-        "items": [link_json(row.link, row.clicks) for row in page.rows],
+        "items": [
+            {
+                **link_json(row.link, row.clicks),
+                "conversions": row.conversions,
+                "revenue": money(row.revenue, current_user.main_currency),
+                "currency": current_user.main_currency,
+            }
+            for row in page.rows
+        ],
+        "range": {"from": date_range.start.isoformat(), "to": date_range.end.isoformat(), "label": date_range.label},
+        "sort": {"sort": query.sort, "dir": "desc" if query.descending else "asc"},
         "pagination": {
             "page": query.page,
             "per_page": query.per_page,

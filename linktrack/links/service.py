@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ScalarSelect, func, or_, select
@@ -20,6 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import CampaignLink, LinkMonthlyStats, utcnow
+from ..reports.figures import cents
+from ..reports.queries import per_link_figures
+from ..reports.ranges import DateRange, default_range
 from ..web.pagination import PageInvalid, read_page
 from .cache import forget as forget_cached_link
 from .urls import UTM_FIELDS, utm_destination
@@ -39,7 +43,10 @@ SHORT_CODE_LENGTH = 7  # 62**7 ≈ 3.5e12 codes: random draws almost never colli
 SHORT_CODE_ATTEMPTS = 8  # generated codes tried before giving up (a clash is already ~1e-12 likely)
 
 LIST_STATUSES = ("active", "archived", "all")
-LIST_SORTS = ("newest", "oldest", "campaign", "short_code", "clicks")
+LIST_SORTS = ("newest", "oldest", "campaign", "short_code", "clicks", "conversions", "revenue")
+# The direction each sort starts in (a column header's first click); `dir` turns it around.
+SORT_DIRECTIONS = {"newest": "desc", "oldest": "asc", "campaign": "asc", "short_code": "asc"}
+DIRECTIONS = ("asc", "desc")
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 
@@ -218,14 +225,43 @@ class ListQuery:
     sort: str = "newest"
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    direction: str = ""  # "asc" or "desc"; "" is the sort's own (SORT_DIRECTIONS, else most first)
+    # The days whose clicks, conversions and revenue the list shows; None: the reports' default range.
+    date_range: DateRange | None = None
 
     @property
     def is_filtered(self) -> bool:
         return bool(self.search) or self.status != "active"
 
+    @property
+    def descending(self) -> bool:
+        return (self.direction or SORT_DIRECTIONS.get(self.sort, "desc")) == "desc"
 
-def parse_list_query(args: Mapping[str, str]) -> ListQuery:
-    """A ListQuery from query-string arguments; LinkInvalid (field = the parameter) for a bad one."""
+    def args(self, with_range: bool = True, **changes) -> dict[str, str]:
+        """Query-string arguments for this view of the list, with `changes` applied (None drops one)."""
+        values = {
+            **(self.date_range.args() if self.date_range and with_range else {}),
+            "q": self.search,
+            "status": self.status,
+            "sort": self.sort,
+            "dir": self.direction,
+            "page": str(self.page) if self.page > 1 else None,
+            "per_page": str(self.per_page) if self.per_page != DEFAULT_PER_PAGE else None,
+        }
+        values.update(changes)
+        return {name: value for name, value in values.items() if value}
+
+    def sort_args(self, sort: str) -> dict[str, str]:
+        """A column header's arguments: its sort in its own direction, turned around when already
+        sorted by it; back to the first page (sorting applies across pages)."""
+        if sort == self.sort:
+            return self.args(dir="asc" if self.descending else "desc", page=None)
+        return self.args(sort=sort, dir=None, page=None)
+
+
+def parse_list_query(args: Mapping[str, str], date_range: DateRange | None = None) -> ListQuery:
+    """A ListQuery from query-string arguments; LinkInvalid (field = the parameter) for a bad one.
+    The range is read by the caller, as the report pages read it (reports.ranges)."""
     problems = []
     status = args.get("status") or "active"
     if status not in LIST_STATUSES:
@@ -233,6 +269,9 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
     sort = args.get("sort") or "newest"
     if sort not in LIST_SORTS:
         problems.append(FieldProblem("sort", "invalid_parameter", f"sort is one of: {', '.join(LIST_SORTS)}."))
+    direction = args.get("dir") or ""
+    if direction and direction not in DIRECTIONS:
+        problems.append(FieldProblem("dir", "invalid_parameter", "dir is asc or desc."))
     numbers = {}
     try:
         numbers["page"], numbers["per_page"] = read_page(args, DEFAULT_PER_PAGE, MAX_PER_PAGE)
@@ -243,13 +282,17 @@ def parse_list_query(args: Mapping[str, str]) -> ListQuery:
     # Control characters cannot be in any stored value (and PostgreSQL refuses NUL in a query).
     search = "".join(ch for ch in (args.get("q") or "") if unicodedata.category(ch) != "Cc").strip()
     search = search[:MAX_URL_LENGTH]
-    return ListQuery(search=search, status=status, sort=sort, **numbers)
+    return ListQuery(search=search, status=status, sort=sort, direction=direction, date_range=date_range, **numbers)
 
 
 @dataclass
 class LinkRow:
+    """A link and its figures in the list's range."""
+
     link: CampaignLink
     clicks: int
+    conversions: int = 0
+    revenue: Decimal = Decimal("0.00")
 
 
 @dataclass
@@ -271,8 +314,10 @@ class LinkPage:
         return self.query.page < self.pages
 
 
-def list_links(user_id: int, query: ListQuery | None = None) -> LinkPage:
-    """One page of user_id's links with their click counts, filtered, searched and sorted."""
+def list_links(user_id: int, query: ListQuery | None = None, main_currency: str = "USD") -> LinkPage:
+    """One page of user_id's links with their clicks, conversions and revenue (in `main_currency`,
+    never a sum across currencies) in the query's range (the reports' figures: per_link_figures),
+    filtered, searched and sorted across every page."""
     query = query or ListQuery()
     filters = [CampaignLink.user_id == user_id]
     if query.status == "active":
@@ -294,22 +339,32 @@ def list_links(user_id: int, query: ListQuery | None = None) -> LinkPage:
                 )
             )
         )
-    clicks = _clicks_of(CampaignLink.id).correlate(CampaignLink)
-    newest = (CampaignLink.created_at.desc(), CampaignLink.id)
-    order = {
-        "newest": newest,
-        "oldest": (CampaignLink.created_at.asc(), CampaignLink.id),
-        "campaign": (CampaignLink.campaign.is_(None), func.lower(CampaignLink.campaign), *newest),
-        "short_code": (func.lower(CampaignLink.short_code), CampaignLink.short_code),
-        "clicks": (clicks.desc(), *newest),
+    figures = per_link_figures(user_id, query.date_range or default_range(), main_currency)
+    clicks, conversions, revenue = (func.coalesce(figures.c[name], 0) for name in ("clicks", "conversions", "revenue"))
+    keys = {
+        "newest": [CampaignLink.created_at],
+        "oldest": [CampaignLink.created_at],
+        "campaign": [CampaignLink.campaign.is_(None), func.lower(CampaignLink.campaign)],
+        "short_code": [func.lower(CampaignLink.short_code), CampaignLink.short_code],
+        "clicks": [clicks],
+        "conversions": [conversions],
+        "revenue": [revenue],
     }[query.sort]
+    if query.sort == "campaign":  # links without a campaign stay last either way
+        order = [keys[0], *(key.desc() if query.descending else key.asc() for key in keys[1:])]
+    else:
+        order = [key.desc() if query.descending else key.asc() for key in keys]
     total = db.session.scalar(select(func.count()).select_from(CampaignLink).where(*filters))
     statement = (
-        select(CampaignLink, clicks.label("clicks"))
+        select(CampaignLink, clicks, conversions, revenue)
+        .outerjoin(figures, figures.c.campaign_link_id == CampaignLink.id)
         .where(*filters)
-        .order_by(*order)
+        .order_by(*order, CampaignLink.created_at.desc(), CampaignLink.id)  # ties: newest first, then stable
         .limit(query.per_page)
         .offset((query.page - 1) * query.per_page)
     )
-    rows = [LinkRow(link=link, clicks=count) for link, count in db.session.execute(statement)]
+    rows = [
+        LinkRow(link=link, clicks=int(clicks), conversions=int(conversions), revenue=cents(revenue))
+        for link, clicks, conversions, revenue in db.session.execute(statement)
+    ]
     return LinkPage(rows=rows, total=total, query=query)

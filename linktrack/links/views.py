@@ -11,10 +11,11 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from ..models import CampaignLink
+from ..reports import ranges
 from ..reports.queries import link_figures
 from ..reports.ranges import default_range
-from ..web.confirm import ask_first, confirmed
 from ..tracking import sightings
+from ..web.confirm import ask_first, confirmed
 from ..web.ownership import owned_or_404
 from . import service
 from .forms import LinkForm
@@ -41,20 +42,29 @@ def _to_detail(link: CampaignLink, message: str, category: str):
 @bp.get("")
 @login_required
 def index():
+    date_range, range_error = ranges.asked_range(
+        request.args, lambda: ranges.first_day_with_data(current_user.id), current_user.time_zone
+    )
     try:
-        query = service.parse_list_query(request.args)
+        query = service.parse_list_query(request.args, date_range)
     except LinkInvalid:  # a hand-edited address: show the first page rather than an error
-        query = service.ListQuery(search=(request.args.get("q") or "").strip())
-    page = service.list_links(current_user.id, query)
+        query = service.ListQuery(search=(request.args.get("q") or "").strip(), date_range=date_range)
+    page = service.list_links(current_user.id, query, current_user.main_currency)
     has_links = page.total > 0 or service.user_has_links(current_user.id)
-    return render_template(
+    html = render_template(
         "links/index.html",
         page=page,
         has_links=has_links,
         statuses=service.LIST_STATUSES,
         sorts=service.LIST_SORTS,
         link_status=service.link_status,
+        short_url=short_url,
+        ranges=ranges,
+        date_range=date_range,
+        range_error=range_error,
+        page_url=lambda args: url_for(".index", **args),
     )
+    return html, 400 if range_error else 200
 
 
 @bp.route("/new", methods=["GET", "POST"])

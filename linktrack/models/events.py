@@ -4,7 +4,19 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid, and_
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    and_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -68,6 +80,10 @@ class ClickEvent(db.Model):
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     is_unique: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # A click filed as a bot and counted as a person after all (counting/converted.py): why
+    # (BOT_CLEARED_CONVERTED: its visitor converted) and when. NULL for every other click.
+    bot_cleared_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    bot_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def __init__(self, **fields):
         """Ids default to UUIDv7s of the click's own time, so a click made for a test or an import
@@ -91,6 +107,28 @@ class ClickEvent(db.Model):
         """with_tracking_id for a statement built once: the bounds are parameters (PostgreSQL prunes
         partitions when it runs the statement), given by tracking_time_bounds."""
         return and_(cls.tracking_id == tracking_id, cls.clicked_at >= since, cls.clicked_at <= until)
+
+
+BOT_CLEARED_CONVERTED = "converted"
+# A person's click counts as unique unless the same visitor clicked the same link this long before.
+UNIQUE_WINDOW = timedelta(hours=1)
+
+
+def seen_in_window(clicks, link_id, ip_hash, user_agent, since, until=None):
+    """The condition "this visitor (ip hash and user agent) clicked this link as a person after
+    `since` (and before `until`)": without one within UNIQUE_WINDOW before it, a click is unique.
+    The one rule for the redirect's INSERT (no `until`: nothing later is stored yet) and for a bot
+    click counted as a person later (counting/converted.py). A NULL ip hash or agent matches nothing."""
+    conditions = [
+        clicks.c.campaign_link_id == link_id,
+        clicks.c.ip_hash == ip_hash,
+        clicks.c.user_agent == user_agent,
+        clicks.c.clicked_at > since,
+        ~clicks.c.is_bot,
+    ]
+    if until is not None:
+        conditions.append(clicks.c.clicked_at < until)
+    return select(clicks.c.id).where(*conditions).exists()
 
 
 def tracking_time_bounds(tracking_id: uuid.UUID) -> tuple[datetime, datetime]:

@@ -3,7 +3,7 @@ them against the url map)."""
 
 from typing import Any
 
-from ..links.service import LIST_SORTS, LIST_STATUSES, MAX_PER_PAGE
+from ..links.service import DIRECTIONS, LIST_SORTS, LIST_STATUSES, MAX_PER_PAGE
 from ..reports.ranges import PRESETS
 from ..web.pagination import MAX_PAGE
 from .schemas import JSON, NO_STORE, OWNER_ONLY, _errors, _json, _path_id, _ref
@@ -82,7 +82,7 @@ PATHS: dict[str, Any] = {
     "/api/links": {
         "get": {
             "operationId": "listLinks",
-            "summary": "One page of the caller's links, searched, filtered and sorted.",
+            "summary": "One page of the caller's links with clicks, conversions and revenue in a range, sorted.",
             "tags": ["links"],
             "security": OWNER_ONLY,
             "parameters": [
@@ -93,7 +93,19 @@ PATHS: dict[str, Any] = {
                     "schema": {"type": "string"},
                 },
                 {"name": "status", "in": "query", "schema": {"enum": list(LIST_STATUSES)}},
-                {"name": "sort", "in": "query", "schema": {"enum": list(LIST_SORTS)}},
+                {
+                    "name": "sort",
+                    "in": "query",
+                    "description": "clicks, conversions and revenue sort by their figures in the range, across pages.",
+                    "schema": {"enum": list(LIST_SORTS)},
+                },
+                {
+                    "name": "dir",
+                    "in": "query",
+                    "description": "Default: asc for oldest, campaign and short_code, else desc.",
+                    "schema": {"enum": list(DIRECTIONS)},
+                },
+                *REPORT_RANGE,
                 {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                 {
                     "name": "per_page",

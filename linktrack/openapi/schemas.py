@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from ..links.service import MAX_PER_PAGE
+from ..links.service import LIST_SORTS, MAX_PER_PAGE
 from ..links.validation import CUSTOM_CODE_MAX_LENGTH, MAX_WINDOW_DAYS, MIN_WINDOW_DAYS
 from ..models import EVENT_TYPES
 from ..tracking.service import EVENT_DATA_MAX_BYTES, SOURCES
@@ -132,6 +132,31 @@ def _link_input(*, required: list[str], extra: dict[str, Any] | None = None) -> 
     return _object(properties, required=required)
 
 
+# A link as the API shows it (GET /api/links/<id> and the list, whose figures are of its range).
+LINK_PROPERTIES = {
+    "id": UUID,
+    "short_code": {"type": "string", "minLength": 1, "maxLength": CUSTOM_CODE_MAX_LENGTH},
+    "short_url": {"type": "string", "format": "uri"},
+    "video_id": VIDEO_ID,
+    "video_url": {"type": "string", "format": "uri"},
+    "destination_url": {"type": "string"},
+    "final_destination_url": {"type": "string"},
+    **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
+    "attribution_window_days": {"type": "integer", "minimum": MIN_WINDOW_DAYS, "maximum": MAX_WINDOW_DAYS},
+    "allowed_origins": {"type": "array", "items": {"type": "string"}},
+    "max_browser_revenue": _nullable(MONEY),
+    "expires_at": _nullable(TIMESTAMP),
+    "status": {"enum": ["active", "expired", "archived"]},
+    "archived": {"type": "boolean"},
+    "archived_at": _nullable(TIMESTAMP),
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "qr_svg_url": {"type": "string", "format": "uri"},
+    "qr_png_url": {"type": "string", "format": "uri"},
+    "clicks": {**COUNT, "description": "Clicks by people (bots excluded), all time."},
+}
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": _object(
         {
@@ -145,33 +170,18 @@ SCHEMAS: dict[str, Any] = {
             )
         }
     ),
-    "Link": _object(
-        {
-            "id": UUID,
-            "short_code": {"type": "string", "minLength": 1, "maxLength": CUSTOM_CODE_MAX_LENGTH},
-            "short_url": {"type": "string", "format": "uri"},
-            "video_id": VIDEO_ID,
-            "video_url": {"type": "string", "format": "uri"},
-            "destination_url": {"type": "string"},
-            "final_destination_url": {"type": "string"},
-            **{name: _nullable({"type": "string"}) for name in LINK_TEXT_FIELDS},
-            "attribution_window_days": {"type": "integer", "minimum": MIN_WINDOW_DAYS, "maximum": MAX_WINDOW_DAYS},
-            "allowed_origins": {"type": "array", "items": {"type": "string"}},
-            "max_browser_revenue": _nullable(MONEY),
-            "expires_at": _nullable(TIMESTAMP),
-            "status": {"enum": ["active", "expired", "archived"]},
-            "archived": {"type": "boolean"},
-            "archived_at": _nullable(TIMESTAMP),
-            "created_at": TIMESTAMP,
-            "updated_at": TIMESTAMP,
-            "qr_svg_url": {"type": "string", "format": "uri"},
-            "qr_png_url": {"type": "string", "format": "uri"},
-            "clicks": {**COUNT, "description": "Clicks by people (bots excluded), all time."},
-        }
-    ),
+    "Link": _object(LINK_PROPERTIES),
     "LinkList": _object(
         {
-            "items": {"type": "array", "items": _ref("Link")},
+            "items": {"type": "array", "items": _ref("LinkInRange")},
+            "range": _object(
+                {
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "label": {"type": "string"},
+                }
+            ),
+            "sort": _object({"sort": {"enum": list(LIST_SORTS)}, "dir": {"enum": ["asc", "desc"]}}),
             "pagination": _object(
                 {
                     "page": {"type": "integer", "minimum": 1},
@@ -182,6 +192,14 @@ SCHEMAS: dict[str, Any] = {
                     "has_prev": {"type": "boolean"},
                 }
             ),
+        }
+    ),
+    "LinkInRange": _object(
+        {
+            **LINK_PROPERTIES,
+            "clicks": {**COUNT, "description": "Clicks by people (bots excluded) in the list's range."},
+            "conversions": {**COUNT, "description": "Conversions of every type in the range."},
+            "revenue": {**MONEY, "description": "Revenue in the range (the reports' total)."},
         }
     ),
     "NewLink": _link_input(required=["video_url", "destination_url"]),

@@ -32,13 +32,13 @@ import hmac
 import logging
 import re
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 
 import ua_parser
 from crawlerdetect import CrawlerDetect
 from flask import current_app
-from sqlalchemy import Boolean, and_, bindparam, insert, select
+from sqlalchemy import Boolean, and_, bindparam, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import Headers
@@ -50,11 +50,10 @@ from ..counting.counters import hold_clicks
 from ..errors import is_database_unavailable
 from ..extensions import db
 from ..models import ClickEvent
-from ..models.events import time_ordered_id
+from ..models.events import UNIQUE_WINDOW, seen_in_window, time_ordered_id
 
 log = logging.getLogger(__name__)
 
-UNIQUE_WINDOW = timedelta(hours=1)
 MAX_USER_AGENT_LENGTH = 512  # real browsers send ~100-400 characters; the rest would only cost storage
 MAX_REFERRER_LENGTH = 1024
 
@@ -145,15 +144,8 @@ def _daily_hmac(secret_key: str, day: date) -> hmac.HMAC:
 
 
 _clicks = ClickEvent.__table__
-_SEEN_IN_WINDOW = (
-    select(_clicks.c.id)
-    .where(
-        _clicks.c.campaign_link_id == bindparam("seen_link_id"),
-        _clicks.c.ip_hash == bindparam("seen_ip_hash"),
-        _clicks.c.user_agent == bindparam("seen_user_agent"),
-        _clicks.c.clicked_at > bindparam("seen_since"),
-    )
-    .exists()
+_SEEN_IN_WINDOW = seen_in_window(
+    _clicks, bindparam("seen_link_id"), bindparam("seen_ip_hash"), bindparam("seen_user_agent"), bindparam("seen_since")
 )
 # Built once: SQLAlchemy caches its compiled form. Executed with a batch of rows, which psycopg
 # sends in one pipeline (a multi-row VALUES, SQLAlchemy's "insertmanyvalues", measured twice as

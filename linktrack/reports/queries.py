@@ -369,6 +369,26 @@ def main_revenue_sql(sums: dict[str, Any]):
     return sum((sums[name] for name in names[1:]), sums[names[0]])
 
 
+def per_link_figures(user_id: int, date_range: DateRange, main_currency: str):
+    """The creator's links' clicks, conversions (every type) and revenue in `date_range`: a
+    subquery (campaign_link_id, clicks, conversions, revenue) for the links list to join and sort
+    by across its pages. Links without a row in the range are absent. Revenue is the main
+    currency's (main_revenue_sql), never a sum across currencies."""
+    rows = counter_rows(date_range, user_id=user_id, main_currency=main_currency)
+    sums = _sums(rows)
+    conversions = sum((sums[f"{t}_count"] for t in EVENT_TYPES[1:]), sums[f"{EVENT_TYPES[0]}_count"])
+    return (
+        select(
+            rows.c.campaign_link_id,
+            sums["clicks"].label("clicks"),
+            conversions.label("conversions"),
+            main_revenue_sql(sums).label("revenue"),
+        )
+        .group_by(rows.c.campaign_link_id)
+        .subquery("in_range")
+    )
+
+
 TOP_ROWS = 5
 
 

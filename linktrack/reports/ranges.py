@@ -165,6 +165,17 @@ def parse_date_range(
     return DateRange(max(min(first, today), today - timedelta(days=MAX_RANGE_DAYS - 1)), today, preset, zone)
 
 
+def asked_range(
+    args: Mapping[str, str], first_day: Callable[[], date | None], zone: str = DEFAULT_TIME_ZONE
+) -> tuple[DateRange, RangeInvalid | None]:
+    """The range a page was asked for, or the default one and the reason the asked-for one was
+    refused (a page shows that message next to the field and the default range's figures)."""
+    try:
+        return parse_date_range(args, zone=zone, first_day=first_day), None
+    except RangeInvalid as exc:
+        return default_range(zone), exc
+
+
 def first_day_with_data(user_id: int) -> date | None:
     """The creator's earliest aggregate day, for "all time" (the (user_id, day) index answers it)."""
     return reports_session().scalar(select(func.min(LinkDailyStats.day)).where(LinkDailyStats.user_id == user_id))

@@ -28,10 +28,7 @@ CSV_FLUSH_ROWS = 200
 
 def _date_range(first_day: Callable[[], date | None]) -> tuple[ranges.DateRange, ranges.RangeInvalid | None]:
     """The asked-for range, or the default one and the reason the asked-for one was refused."""
-    try:
-        return ranges.parse_date_range(request.args, zone=current_user.time_zone, first_day=first_day), None
-    except ranges.RangeInvalid as exc:
-        return ranges.default_range(current_user.time_zone), exc
+    return ranges.asked_range(request.args, first_day, current_user.time_zone)
 
 
 def _page(template: str, error: ranges.RangeInvalid | None, endpoint: str, route: dict | None = None, **context):

@@ -318,11 +318,11 @@ def test_list_pagination(app, me):
     assert len(listed_codes(first)) == 20
     assert listed_codes(first)[0] == "link-22"
     assert "Page 1 of 2" in first
-    assert 'rel="next" href="/links?status=active&amp;sort=newest&amp;page=2"' in first
+    assert 'rel="next" href="/links?range=30d&amp;status=active&amp;sort=newest&amp;page=2"' in first
     assert 'rel="prev"' not in first
     second = text(client.get("/links?page=2"))
     assert listed_codes(second) == ["link-02", "link-01", "link-00"]
-    assert 'rel="prev" href="/links?status=active&amp;sort=newest&amp;page=1"' in second
+    assert 'rel="prev" href="/links?range=30d&amp;status=active&amp;sort=newest&amp;page=1"' in second
     beyond = text(client.get("/links?page=7"))
     assert "There is no page 7." in beyond
 
