@@ -1,7 +1,7 @@
 """revenue per currency: link_daily_revenue, the currency of uncounted conversions, users.main_currency
 
 Revision ID: 0018_revenue_by_currency
-Revises: 0015_click_partitions
+Revises: 0017_creator_time_zone
 Create Date: 2026-12-05 16:10:00
 
 The daily rows' `<type>_revenue` add every currency into one number; link_daily_revenue keeps each
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_revenue_by_currency"
-down_revision = "0015_click_partitions"
+down_revision = "0017_creator_time_zone"
 branch_labels = None
 depends_on = None
 

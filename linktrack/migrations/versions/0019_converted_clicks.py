@@ -1,7 +1,7 @@
 """bot clicks counted as people once their visitor converts: why and when the bot flag was cleared
 
 Revision ID: 0019_converted_clicks
-Revises: 0015_click_partitions
+Revises: 0018_revenue_by_currency
 Create Date: 2026-12-05 16:00:00
 
 Two nullable columns on click_events (on PostgreSQL on the partitioned parent: every partition
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_converted_clicks"
-down_revision = "0015_click_partitions"
+down_revision = "0018_revenue_by_currency"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """tracker sightings: when each link's CampaignTracker last reported from each origin
 
 Revision ID: 0020_tracker_sightings
-Revises: 0015_click_partitions
+Revises: 0019_converted_clicks
 Create Date: 2026-12-05 16:00:00
 
 A new, empty table (the install panel says "no event yet" until the next conversion from a
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_tracker_sightings"
-down_revision = "0015_click_partitions"
+down_revision = "0019_converted_clicks"
 branch_labels = None
 depends_on = None
 
