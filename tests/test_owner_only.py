@@ -77,6 +77,8 @@ OWNER_ONLY = {
     "GET auth.settings": Call("/settings"),
     "POST auth.change_password": Call("/settings/password"),
     "POST auth.change_conversion_retention": Call("/settings/retention"),
+    "POST auth.change_main_currency": Call("/settings/currency"),
+    "POST auth.change_time_zone": Call("/settings/time-zone"),
     "POST auth.create_api_key": Call("/settings/api-keys"),
     "POST auth.log_out_everywhere": Call("/settings/log-out-everywhere"),
     "POST auth.revoke_api_key": Call("/settings/api-keys/{key}/revoke"),

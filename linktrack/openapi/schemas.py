@@ -199,7 +199,8 @@ SCHEMAS: dict[str, Any] = {
             **LINK_PROPERTIES,
             "clicks": {**COUNT, "description": "Clicks by people (bots excluded) in the list's range."},
             "conversions": {**COUNT, "description": "Conversions of every type in the range."},
-            "revenue": {**MONEY, "description": "Revenue in the range (the reports' total)."},
+            "revenue": {**MONEY, "description": "Revenue in the range in `currency` (never a sum across currencies)."},
+            "currency": {"type": "string", "description": "The creator's main currency, the one `revenue` is in."},
         }
     ),
     "NewLink": _link_input(required=["video_url", "destination_url"]),

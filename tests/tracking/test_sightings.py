@@ -72,23 +72,6 @@ class TestThrottle:
         assert rows(app)[0] == (ORIGIN, T0 + timedelta(seconds=61))
         assert stored_count(app) == 4  # every conversion stored, throttled or not
 
-    def test_processes_sharing_redis_write_once_a_minute_between_them(
-        self, make_app, redis_client, redis_url, owner, make_link, make_click
-    ):
-        first, second = make_app(REDIS_URL=redis_url), make_app(REDIS_URL=redis_url)
-        link_id = uuid.UUID(make_link(owner[0]))
-        with time_machine.travel(T0, tick=False):
-            with first.app_context():
-                assert sightings.note_sighting(link_id, ORIGIN) is True
-                assert sightings.note_sighting(link_id, ORIGIN) is False  # its own memory, no Redis call
-            with second.app_context():
-                assert sightings.note_sighting(link_id, ORIGIN) is False  # the other process wrote this minute
-        with time_machine.travel(T0 + timedelta(minutes=1), tick=False), second.app_context():
-            assert sightings.note_sighting(link_id, ORIGIN) is True
-        assert rows(first) == [(ORIGIN, T0 + timedelta(minutes=1))]
-        assert redis_client.keys("linktrack:sighting:*")  # with an expiry, so they go away
-        assert all(0 < redis_client.ttl(key) <= 120 for key in redis_client.keys("linktrack:sighting:*"))
-
     def test_a_late_writer_never_moves_the_time_back(self, app, owner, make_link):
         link_id = uuid.UUID(make_link(owner[0]))
         with app.app_context():
